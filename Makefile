@@ -1,0 +1,61 @@
+# Loadstone. `make lab` and `make test` install what they need themselves (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export LOADSTONE_CACHE ?= $(HOME)/.cache/loadstone
+GO ?= go
+BIN := $(CURDIR)/bin
+# Packages whose tests need one whole lab at a time run separately, one package at a time.
+E2E_PKGS = ./e2e/...
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/e2e/')
+K8S_BIN = $(shell hack/k8s-binaries.sh | tail -n 1)
+TEST_FLAGS ?=
+E2E_TIMEOUT ?= 20m
+
+.PHONY: help
+help: ## Show the targets.
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## Install the Debian packages the tests and the lab use (only what is missing).
+	@hack/deps.sh
+
+.PHONY: k8s-binaries
+k8s-binaries: ## Build etcd and the Kubernetes binaries from source (cached; ~10 min the first time).
+	@hack/k8s-binaries.sh >/dev/null
+
+.PHONY: build
+build: ## Build static controller and speaker binaries into bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ ./controller ./speaker
+
+.PHONY: generate
+generate: ## Regenerate deepcopy code, CRD manifests and the chart's CRDs (controller-gen, pinned).
+	hack/generate.sh
+
+.PHONY: test
+test: deps k8s-binaries ## Install what is missing, then run unit, envtest, kernel and e2e tests.
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" $(GO) test -count=1 $(TEST_FLAGS) $(UNIT_PKGS)
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(TEST_FLAGS) $(E2E_PKGS)
+
+.PHONY: test-short
+test-short: ## Unit tests only (no API server, no kernel, no lab).
+	$(GO) test -short $(UNIT_PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet and golangci-lint (pinned).
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$$(hack/tools.sh golangci-lint) run ./...
+
+.PHONY: bench
+bench: deps k8s-binaries ## Run the benchmarks and write bench/results.md.
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" hack/bench.sh
+
+.PHONY: lab
+lab: deps k8s-binaries ## Bring up the lab cluster with Loadstone and walk through ClusterIP -> NodePort -> LoadBalancer.
+	$(GO) run ./e2e/cmd/lab up --k8s-bin "$(K8S_BIN)"
+	$(GO) run ./e2e/cmd/lab walkthrough
+
+.PHONY: lab-down
+lab-down: ## Tear the lab down (processes by PID, namespaces by name).
+	$(GO) run ./e2e/cmd/lab down
