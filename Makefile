@@ -31,10 +31,11 @@ build: ## Build static controller and speaker binaries into bin/.
 .PHONY: generate
 generate: ## Regenerate deepcopy code, CRD manifests and the chart's CRDs (controller-gen, pinned).
 	hack/generate.sh
+	rm -f charts/loadstone/crds/*.yaml && cp config/crd/bases/*.yaml charts/loadstone/crds/
 
 .PHONY: test
 test: deps k8s-binaries ## Install what is missing, then run unit, envtest, kernel and e2e tests.
-	KUBEBUILDER_ASSETS="$(K8S_BIN)" $(GO) test -count=1 $(TEST_FLAGS) $(UNIT_PKGS)
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" LOADSTONE_HELM="$$(hack/tools.sh helm)" $(GO) test -count=1 $(TEST_FLAGS) $(UNIT_PKGS)
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(TEST_FLAGS) $(E2E_PKGS)
 
 .PHONY: test-short
