@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and writes bench/results.md: a header with the machine, date and
+# commit, then each benchmark's raw `go test -bench` output (benchstat-compatible).
+# Lab benchmarks (failover, scale against the API server) run when LOADSTONE_BENCH=1,
+# which this script sets; they print their own tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/results.md
+mkdir -p bench
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+{
+  echo "# Benchmark results"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (dirty)')"
+  echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(go version | cut -d' ' -f3-)"
+  echo "- command: make bench (hack/bench.sh)"
+  echo
+} >"$tmp"
+pkgs=$(go list ./... | while read -r p; do
+  d=$(go list -f '{{.Dir}}' "$p")
+  grep -lq '^func Benchmark' "$d"/*_test.go 2>/dev/null && echo "$p"
+done || true)
+for p in $pkgs; do
+  echo "[bench] $p" >&2
+  {
+    echo "## $p"
+    echo
+    echo '```'
+    LOADSTONE_BENCH=1 go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" -timeout 60m "$p" 2>&1 | tee /dev/stderr
+    echo '```'
+    echo
+  } >>"$tmp"
+done
+mv "$tmp" "$out"
+trap - EXIT
+echo "[bench] wrote $out" >&2
