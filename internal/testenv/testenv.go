@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
 )
 
 // Default versions must match hack/k8s-binaries.sh.
@@ -79,7 +81,7 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatal("envtest: kube-apiserver and etcd not found: run `make k8s-binaries` (or `make test`), or set KUBEBUILDER_ASSETS")
 	}
 	scheme := runtime.NewScheme()
-	adders := append([]func(*runtime.Scheme) error{clientgoscheme.AddToScheme}, opts.AddToScheme...)
+	adders := append([]func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme}, opts.AddToScheme...)
 	for _, add := range adders {
 		if err := add(scheme); err != nil {
 			t.Fatalf("envtest: scheme: %v", err)

@@ -1,0 +1,19 @@
+package v1beta1
+
+// Condition types and reasons that Loadstone sets on its configuration objects.
+const (
+	// ConditionValid is True when the object passed every check, including the cross-object
+	// ones of package api/model, and its current spec is in force. When it is False the
+	// message says what is wrong, and the last good version of the object (if there was one)
+	// stays in force.
+	ConditionValid = "Valid"
+
+	// ReasonValid is the reason of a True Valid condition.
+	ReasonValid = "Valid"
+	// ReasonInvalid is the reason of a False Valid condition when no earlier version of the
+	// object is in force either.
+	ReasonInvalid = "Invalid"
+	// ReasonLastGoodInForce is the reason of a False Valid condition when the object's last
+	// good version stays in force in place of the current spec.
+	ReasonLastGoodInForce = "LastGoodInForce"
+)

@@ -1,0 +1,132 @@
+package v1beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// IPAddressPoolSpec is the desired state of an IPAddressPool.
+type IPAddressPoolSpec struct {
+	// Addresses are the addresses the pool hands out. Each entry is a CIDR
+	// ("203.0.113.0/24", "2001:db8:100::/64") or an inclusive range of two addresses of one
+	// family ("203.0.113.10-203.0.113.20"). A pool may mix IPv4 and IPv6 entries. Entries
+	// must not overlap each other or another pool's.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=100
+	// +kubebuilder:validation:items:XValidation:rule=`self.contains('-') ? (self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim())) : isCIDR(self)`,messageExpression=`'"' + self + '" is neither a CIDR such as 203.0.113.0/24 nor a range of two addresses such as 203.0.113.10-203.0.113.20'`
+	// +kubebuilder:validation:items:XValidation:rule=`self.contains('-') || !isCIDR(self) || cidr(self) == cidr(self).masked()`,messageExpression=`'"' + self + '" has address bits set after the prefix length: write ' + string(cidr(self).masked())`
+	// +kubebuilder:validation:items:XValidation:rule=`!self.contains('-') || !(self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim())) || ip(self.split('-')[0].trim()).family() == ip(self.split('-')[1].trim()).family()`,messageExpression=`'range "' + self + '" mixes IPv4 and IPv6: both ends of a range must be of one family'`
+	// +kubebuilder:validation:items:XValidation:rule=`!self.contains('-') || !(self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim())) || ip(self.split('-')[0].trim()).family() != ip(self.split('-')[1].trim()).family() || (ip(self.split('-')[0].trim()).family() == 4 ? self.split('-')[0].trim().split('.').map(o, ('00' + o).substring(o.size() - 1)).join('') <= self.split('-')[1].trim().split('.').map(o, ('00' + o).substring(o.size() - 1)).join('') : [string(ip(self.split('-')[0].trim())).split('::').map(h, h == '' ? '' : h.split(':').map(g, ('000' + g).substring(g.size() - 1)).join(''))].map(hs, hs.size() == 1 ? hs[0] : hs[0] + '00000000000000000000000000000000'.substring(0, 32 - hs[0].size() - hs[1].size()) + hs[1])[0] <= [string(ip(self.split('-')[1].trim())).split('::').map(h, h == '' ? '' : h.split(':').map(g, ('000' + g).substring(g.size() - 1)).join(''))].map(hs, hs.size() == 1 ? hs[0] : hs[0] + '00000000000000000000000000000000'.substring(0, 32 - hs[0].size() - hs[1].size()) + hs[1])[0])`,messageExpression=`'range "' + self + '" is reversed: the first address must not be above the last'`
+	// +listType=set
+	Addresses []string `json:"addresses"`
+
+	// AutoAssign false keeps the pool for Services that ask for it (by the
+	// loadstone.io/address-pool annotation or by one of its IPs). Default true.
+	// +kubebuilder:default=true
+	// +optional
+	AutoAssign *bool `json:"autoAssign,omitempty"`
+
+	// AvoidBuggyIPs skips IPv4 addresses ending in .0 and .255, which some old client
+	// stacks mistake for network or broadcast addresses.
+	// +optional
+	AvoidBuggyIPs bool `json:"avoidBuggyIPs,omitempty"`
+
+	// ServiceAllocation restricts which Services the pool serves and orders it against other
+	// pools. Unset: any Service, after pools with a priority.
+	// +optional
+	ServiceAllocation *ServiceAllocation `json:"serviceAllocation,omitempty"`
+}
+
+// ServiceAllocation restricts and orders an IPAddressPool for Services.
+type ServiceAllocation struct {
+	// Priority orders pools that could serve a Service: a lower number is tried first. 0
+	// (unset) is tried after every pool with a priority.
+	// +kubebuilder:validation:XValidation:rule="self >= 0",message="priority must be 0 (unset) or a positive number; lower numbers are tried first"
+	// +optional
+	Priority int `json:"priority,omitempty"`
+
+	// Namespaces, if not empty, are the only namespaces whose Services may get addresses
+	// from the pool.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",messageExpression="'\"' + self + '\" is not a namespace name (lowercase letters, digits and -, at most 63 characters)'"
+	// +listType=set
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// NamespaceSelectors, if not empty, select the namespaces whose Services may get
+	// addresses from the pool; one matching selector is enough.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule=`self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist']))`,message="a matchExpressions operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule=`self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, !(e.operator in ['In', 'NotIn']) || (has(e.values) && e.values.size() > 0)))`,message="a matchExpressions entry with operator In or NotIn needs at least one value"
+	// +kubebuilder:validation:XValidation:rule=`self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, !(e.operator in ['Exists', 'DoesNotExist']) || !has(e.values) || e.values.size() == 0))`,message="a matchExpressions entry with operator Exists or DoesNotExist takes no values"
+	// +optional
+	NamespaceSelectors []metav1.LabelSelector `json:"namespaceSelectors,omitempty"`
+
+	// ServiceSelectors, if not empty, select the Services that may get addresses from the
+	// pool by their labels; one matching selector is enough.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule=`self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist']))`,message="a matchExpressions operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule=`self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, !(e.operator in ['In', 'NotIn']) || (has(e.values) && e.values.size() > 0)))`,message="a matchExpressions entry with operator In or NotIn needs at least one value"
+	// +kubebuilder:validation:XValidation:rule=`self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, !(e.operator in ['Exists', 'DoesNotExist']) || !has(e.values) || e.values.size() == 0))`,message="a matchExpressions entry with operator Exists or DoesNotExist takes no values"
+	// +optional
+	ServiceSelectors []metav1.LabelSelector `json:"serviceSelectors,omitempty"`
+}
+
+// IPAddressPoolStatus is the observed state of an IPAddressPool, written by the controller.
+//
+// Counts are per family. An IPv6 pool can hold more addresses than an int64 counts (a /64
+// has 2^64): the available counts saturate at 9223372036854775807, which means "at least
+// this many". Assigned counts are the addresses held by Services (a shared IP counts once).
+type IPAddressPoolStatus struct {
+	// IPv4Assigned is the number of IPv4 addresses of the pool held by Services.
+	// +optional
+	IPv4Assigned int64 `json:"ipv4Assigned"`
+	// IPv4Available is the number of IPv4 addresses of the pool still free to assign.
+	// +optional
+	IPv4Available int64 `json:"ipv4Available"`
+	// IPv6Assigned is the number of IPv6 addresses of the pool held by Services.
+	// +optional
+	IPv6Assigned int64 `json:"ipv6Assigned"`
+	// IPv6Available is the number of IPv6 addresses of the pool still free to assign,
+	// saturating at 9223372036854775807.
+	// +optional
+	IPv6Available int64 `json:"ipv6Available"`
+
+	// Conditions: Valid (see ConditionValid).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// IPAddressPool is a set of addresses that Loadstone assigns to LoadBalancer Services.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=pool;pools,categories=loadstone
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Addresses",type=string,JSONPath=`.spec.addresses`
+// +kubebuilder:printcolumn:name="Auto Assign",type=boolean,JSONPath=`.spec.autoAssign`
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="IPv4 Assigned",type=integer,JSONPath=`.status.ipv4Assigned`
+// +kubebuilder:printcolumn:name="IPv4 Available",type=integer,JSONPath=`.status.ipv4Available`
+// +kubebuilder:printcolumn:name="IPv6 Assigned",type=integer,JSONPath=`.status.ipv6Assigned`
+// +kubebuilder:printcolumn:name="IPv6 Available",type=integer,JSONPath=`.status.ipv6Available`
+// +kubebuilder:printcolumn:name="Priority",type=integer,JSONPath=`.spec.serviceAllocation.priority`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type IPAddressPool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec IPAddressPoolSpec `json:"spec"`
+	// +optional
+	Status IPAddressPoolStatus `json:"status,omitempty"`
+}
+
+// IPAddressPoolList is a list of IPAddressPools.
+// +kubebuilder:object:root=true
+type IPAddressPoolList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []IPAddressPool `json:"items"`
+}
