@@ -134,7 +134,7 @@ func TestAssign(t *testing.T) {
 			{req: req("other/s4"), want: []string{"10.0.2.1"}, pool: "p2"},
 			{req: req("s5"), want: []string{"10.0.2.2"}, pool: "p2"},
 			{req: req("s6"), want: []string{"10.0.2.3"}, pool: "p2"},
-			{req: req("s7"), want: []string{"10.0.3.0"}, pool: "p0"},      // namespace default matches
+			{req: req("s7"), want: []string{"10.0.3.0"}, pool: "p0"},        // namespace default matches
 			{req: req("other/s8"), want: []string{"10.0.0.0"}, pool: "any"}, // p0 does not serve "other"
 		}},
 		{"namespaces restrict a pool", []step{
@@ -157,8 +157,8 @@ func TestAssign(t *testing.T) {
 			{req: req("s2", ips("10.0.0.5")), err: ReasonIPInUse, inUseBy: "s1"},
 			{req: req("s3", ips("192.0.2.1")), err: ReasonIPNotInPool},
 			{req: req("s4"), want: []string{"10.0.0.0"}},
-			{req: req("s1", ips("10.0.0.6")), want: []string{"10.0.0.6"}},        // changed request moves it
-			{req: req("s2", ips("10.0.0.5")), want: []string{"10.0.0.5"}},        // now free
+			{req: req("s1", ips("10.0.0.6")), want: []string{"10.0.0.6"}},                                    // changed request moves it
+			{req: req("s2", ips("10.0.0.5")), want: []string{"10.0.0.5"}},                                    // now free
 			{req: req("s1", ips("10.0.0.0")), want: []string{"10.0.0.6"}, err: ReasonIPInUse, inUseBy: "s4"}, // failed change keeps the old IP
 			{req: req("s5", ips("10.0.0.1"), inPool("b")), err: ReasonConflictingRequests},
 		}},
@@ -199,7 +199,7 @@ func TestAssign(t *testing.T) {
 			{pools: []*model.Pool{pool("a", "10.0.0.0/29")}},
 			{req: req("s1", key("k"), ports(80)), want: []string{"10.0.0.0"}},
 			{req: req("s2", key("k"), ports(443)), want: []string{"10.0.0.0"}},
-			{req: req("s3", key("k"), ports(80)), want: []string{"10.0.0.1"}},        // port clash: another IP
+			{req: req("s3", key("k"), ports(80)), want: []string{"10.0.0.1"}},          // port clash: another IP
 			{req: req("s4", key("k"), ports(53), udp(53)), want: []string{"10.0.0.0"}}, // TCP 53 and UDP 53 fit
 			{req: req("s5", key("other"), ports(8080)), want: []string{"10.0.0.2"}},
 			{req: req("s6", ports(9090)), want: []string{"10.0.0.3"}},
