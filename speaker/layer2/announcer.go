@@ -1,0 +1,511 @@
+package layer2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdlayher/ndp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netlink"
+)
+
+// Defaults of Config.
+const (
+	DefaultGratuitousCount    = 4
+	DefaultGratuitousInterval = 500 * time.Millisecond
+)
+
+// Config configures an Announcer.
+type Config struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// GratuitousCount messages are sent per IP and interface on takeover, one every
+	// GratuitousInterval, the first at once (defaults: 4 over 1.5 s).
+	GratuitousCount    int
+	GratuitousInterval time.Duration
+	// OnConflict is called (from a reader goroutine; it must not block) when another
+	// link-layer address claims an owned IP.
+	OnConflict func(Conflict)
+	// RouteInterface returns the interface holding the route to an IP, used when an IP
+	// names no interface. Default: a netlink route lookup in the caller's namespace.
+	RouteInterface func(netip.Addr) (string, error)
+}
+
+// Conflict reports a duplicate owner seen on the wire.
+type Conflict struct {
+	IP        netip.Addr
+	Interface string
+	Ours      net.HardwareAddr
+	Theirs    net.HardwareAddr
+}
+
+// Desired maps each IP this node must announce to the interfaces to announce it on; an
+// empty list means the interface holding the route to the IP.
+type Desired map[netip.Addr][]string
+
+// Applied is what an Apply achieved.
+type Applied struct {
+	// Interfaces maps each announced IP to the interfaces it is answered on, sorted.
+	Interfaces map[netip.Addr][]string
+	// Errors lists the IP/interface pairs that could not be served, with why.
+	Errors []error
+}
+
+// Announcer answers ARP and NDP for owned IPs on a set of interfaces. Apply sets the whole
+// desired state; the Announcer opens and closes per-interface responders as needed.
+type Announcer struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	dial    dialer
+	mu      sync.Mutex
+	ifaces  map[string]*responder
+	applied map[netip.Addr]bool
+	closed  bool
+}
+
+// dialer opens the sockets of one interface; tests replace it.
+type dialer interface {
+	arp(ifi *net.Interface) (frameConn, error)
+	ndpRx(ifi *net.Interface) (frameConn, error)
+	ndpTx(ifi *net.Interface) (ndpConn, error)
+	lookup(name string) (*net.Interface, error)
+}
+
+type kernelDialer struct{}
+
+func (kernelDialer) arp(ifi *net.Interface) (frameConn, error)   { return dialARP(ifi) }
+func (kernelDialer) ndpRx(ifi *net.Interface) (frameConn, error) { return dialNDPFrames(ifi) }
+func (kernelDialer) ndpTx(ifi *net.Interface) (ndpConn, error)   { return dialNDP(ifi) }
+func (kernelDialer) lookup(name string) (*net.Interface, error)  { return net.InterfaceByName(name) }
+
+// New returns an Announcer using real sockets. Sockets are opened by Apply in the network
+// namespace of the calling thread.
+func New(cfg Config) *Announcer { return newAnnouncer(cfg, kernelDialer{}) }
+
+func newAnnouncer(cfg Config, d dialer) *Announcer {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.GratuitousCount <= 0 {
+		cfg.GratuitousCount = DefaultGratuitousCount
+	}
+	if cfg.GratuitousInterval <= 0 {
+		cfg.GratuitousInterval = DefaultGratuitousInterval
+	}
+	if cfg.RouteInterface == nil {
+		cfg.RouteInterface = RouteInterface
+	}
+	if cfg.OnConflict == nil {
+		cfg.OnConflict = func(Conflict) {}
+	}
+	return &Announcer{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), dial: d,
+		ifaces: map[string]*responder{}, applied: map[netip.Addr]bool{}}
+}
+
+// RouteInterface returns the name of the interface the kernel routes ip through.
+func RouteInterface(ip netip.Addr) (string, error) {
+	routes, err := netlink.RouteGet(ip.AsSlice())
+	if err != nil {
+		return "", fmt.Errorf("route lookup for %s: %w", ip, err)
+	}
+	for _, r := range routes {
+		if r.LinkIndex == 0 {
+			continue
+		}
+		l, err := netlink.LinkByIndex(r.LinkIndex)
+		if err != nil {
+			return "", fmt.Errorf("route lookup for %s: link %d: %w", ip, r.LinkIndex, err)
+		}
+		return l.Attrs().Name, nil
+	}
+	return "", fmt.Errorf("route lookup for %s: no route with an interface", ip)
+}
+
+// Apply makes the Announcer answer for exactly the IPs in want, on their interfaces. IPs
+// it drops stop being answered before Apply returns; IPs it gains get a burst of
+// gratuitous messages. An IP that cannot be served on one interface is still served on
+// the others, and every other IP is unaffected. Apply is idempotent.
+func (a *Announcer) Apply(want Desired) Applied {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	res := Applied{Interfaces: map[netip.Addr][]string{}}
+	if a.closed {
+		res.Errors = append(res.Errors, errors.New("announcer closed"))
+		return res
+	}
+	perIface := map[string]map[netip.Addr]bool{}
+	for ip, names := range want {
+		ip = ip.Unmap()
+		if len(names) == 0 {
+			name, err := a.cfg.RouteInterface(ip)
+			if err != nil {
+				a.m.errors.WithLabelValues("route").Inc()
+				res.Errors = append(res.Errors, fmt.Errorf("ip %s: %w", ip, err))
+				continue
+			}
+			names = []string{name}
+		}
+		for _, n := range names {
+			if perIface[n] == nil {
+				perIface[n] = map[netip.Addr]bool{}
+			}
+			perIface[n][ip] = true
+		}
+	}
+	// Withdraw first, so that an IP moving between interfaces is never answered twice
+	// with stale state, and losses take effect before any slow socket work.
+	for name, r := range a.ifaces {
+		r.setOwned(perIface[name])
+		if len(perIface[name]) == 0 {
+			r.close()
+			delete(a.ifaces, name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(perIface)) {
+		ips := perIface[name]
+		r := a.ifaces[name]
+		if r == nil {
+			var err error
+			r, err = a.open(name)
+			if err != nil {
+				a.m.errors.WithLabelValues("open").Inc()
+				for _, ip := range slices.SortedFunc(maps.Keys(ips), netip.Addr.Compare) {
+					res.Errors = append(res.Errors, fmt.Errorf("ip %s on %s: %w", ip, name, err))
+				}
+				continue
+			}
+			a.ifaces[name] = r
+		}
+		for _, err := range r.ensureSockets(ips) {
+			a.m.errors.WithLabelValues("open").Inc()
+			res.Errors = append(res.Errors, err)
+		}
+		served := r.setOwned(ips)
+		for ip := range served {
+			res.Interfaces[ip] = append(res.Interfaces[ip], name)
+		}
+	}
+	for ip := range res.Interfaces {
+		slices.Sort(res.Interfaces[ip])
+	}
+	// Count ownership once per IP.
+	var v4, v6 float64
+	for ip := range res.Interfaces {
+		if !a.applied[ip] {
+			a.m.changes.WithLabelValues("gained").Inc()
+			a.log.Info("announcing IP", "ip", ip, "iface", res.Interfaces[ip])
+		}
+		if ip.Is6() {
+			v6++
+		} else {
+			v4++
+		}
+	}
+	for ip := range a.applied {
+		if _, ok := res.Interfaces[ip]; !ok {
+			a.m.changes.WithLabelValues("lost").Inc()
+			a.log.Info("withdrew IP", "ip", ip)
+		}
+	}
+	a.applied = map[netip.Addr]bool{}
+	for ip := range res.Interfaces {
+		a.applied[ip] = true
+	}
+	a.m.owned.WithLabelValues("ipv4").Set(v4)
+	a.m.owned.WithLabelValues("ipv6").Set(v6)
+	return res
+}
+
+// Reannounce sends a burst of gratuitous messages for the given owned IPs (all owned IPs
+// when ips is empty), on every interface serving them.
+func (a *Announcer) Reannounce(ips ...netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.ifaces {
+		r.reannounce(ips)
+	}
+}
+
+// Close stops every responder.
+func (a *Announcer) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for name, r := range a.ifaces {
+		r.setOwned(nil)
+		r.close()
+		delete(a.ifaces, name)
+	}
+	a.closed = true
+	a.m.owned.WithLabelValues("ipv4").Set(0)
+	a.m.owned.WithLabelValues("ipv6").Set(0)
+}
+
+func (a *Announcer) open(name string) (*responder, error) {
+	ifi, err := a.dial.lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: %w", name, err)
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("interface %q has no Ethernet address", name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &responder{a: a, ifi: ifi, mac: append(net.HardwareAddr(nil), ifi.HardwareAddr...),
+		ctx: ctx, cancel: cancel, bursts: map[netip.Addr]context.CancelFunc{}, groups: map[netip.Addr]bool{}}
+	r.owned.Store(&map[netip.Addr]bool{})
+	return r, nil
+}
+
+// responder serves one interface.
+type responder struct {
+	a      *Announcer
+	ifi    *net.Interface
+	mac    net.HardwareAddr
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// owned is replaced whole (copy on write) and read by the reader goroutines.
+	owned atomic.Pointer[map[netip.Addr]bool]
+
+	// The fields below are guarded by Announcer.mu.
+	arp    frameConn
+	ndpRx  frameConn
+	ndpTx  ndpConn
+	bursts map[netip.Addr]context.CancelFunc
+	groups map[netip.Addr]bool // solicited-node groups joined
+}
+
+func (r *responder) owns(ip netip.Addr) bool { return (*r.owned.Load())[ip] }
+
+// ensureSockets opens the sockets the family mix of ips needs.
+func (r *responder) ensureSockets(ips map[netip.Addr]bool) []error {
+	var v4, v6 bool
+	for ip := range ips {
+		if ip.Is6() {
+			v6 = true
+		} else {
+			v4 = true
+		}
+	}
+	var errs []error
+	fail := func(fam bool, err error) {
+		for ip := range ips {
+			if ip.Is6() == fam {
+				errs = append(errs, fmt.Errorf("ip %s on %s: %w", ip, r.ifi.Name, err))
+			}
+		}
+	}
+	if v4 && r.arp == nil {
+		c, err := r.a.dial.arp(r.ifi)
+		if err != nil {
+			fail(false, err)
+		} else {
+			r.arp = c
+			r.wg.Add(1)
+			go r.readLoop(c, false)
+		}
+	}
+	if v6 && r.ndpTx == nil {
+		tx, err := r.a.dial.ndpTx(r.ifi)
+		if err != nil {
+			fail(true, err)
+		} else if rx, err := r.a.dial.ndpRx(r.ifi); err != nil {
+			tx.Close()
+			fail(true, err)
+		} else {
+			r.ndpTx, r.ndpRx = tx, rx
+			r.wg.Add(1)
+			go r.readLoop(rx, true)
+		}
+	}
+	return errs
+}
+
+// setOwned publishes the owned set (only IPs whose family has a socket) and returns it.
+// Lost IPs stop being answered at once; gained ones get a gratuitous burst.
+func (r *responder) setOwned(want map[netip.Addr]bool) map[netip.Addr]bool {
+	next := map[netip.Addr]bool{}
+	for ip := range want {
+		if (ip.Is6() && r.ndpTx != nil) || (ip.Is4() && r.arp != nil) {
+			next[ip] = true
+		}
+	}
+	prev := *r.owned.Load()
+	// Join groups before publishing, so the first solicitation is already received.
+	for ip := range next {
+		if ip.Is6() && !prev[ip] && !r.groups[ip] {
+			if g, err := ndp.SolicitedNodeMulticast(ip); err == nil {
+				if err := r.ndpTx.JoinGroup(g); err != nil {
+					r.a.m.errors.WithLabelValues("join").Inc()
+					r.a.log.Warn("joining solicited-node group failed", "ip", ip, "iface", r.ifi.Name, "err", err)
+				} else {
+					r.groups[ip] = true
+				}
+			}
+		}
+	}
+	r.owned.Store(&next)
+	for ip := range prev {
+		if !next[ip] {
+			if c := r.bursts[ip]; c != nil {
+				c()
+				delete(r.bursts, ip)
+			}
+			r.leave(ip)
+		}
+	}
+	for ip := range next {
+		if !prev[ip] {
+			r.burst(ip)
+		}
+	}
+	return next
+}
+
+func (r *responder) leave(ip netip.Addr) {
+	if !r.groups[ip] {
+		return
+	}
+	delete(r.groups, ip)
+	// Another owned IP may share the solicited-node group (same low 24 bits).
+	g, err := ndp.SolicitedNodeMulticast(ip)
+	if err != nil {
+		return
+	}
+	for other := range r.groups {
+		if og, _ := ndp.SolicitedNodeMulticast(other); og == g {
+			return
+		}
+	}
+	if err := r.ndpTx.LeaveGroup(g); err != nil {
+		r.a.log.Debug("leaving solicited-node group failed", "ip", ip, "iface", r.ifi.Name, "err", err)
+	}
+}
+
+func (r *responder) reannounce(ips []netip.Addr) {
+	owned := *r.owned.Load()
+	if len(ips) == 0 {
+		for ip := range owned {
+			r.burst(ip)
+		}
+		return
+	}
+	for _, ip := range ips {
+		if owned[ip.Unmap()] {
+			r.burst(ip.Unmap())
+		}
+	}
+}
+
+// burst (re)starts the gratuitous burst of ip.
+func (r *responder) burst(ip netip.Addr) {
+	if c := r.bursts[ip]; c != nil {
+		c()
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.bursts[ip] = cancel
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(r.a.cfg.GratuitousInterval)
+		defer t.Stop()
+		for i := 0; i < r.a.cfg.GratuitousCount; i++ {
+			if i > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+			if ctx.Err() != nil || !r.owns(ip) {
+				return
+			}
+			r.sendGratuitous(ip)
+		}
+	}()
+}
+
+func (r *responder) sendGratuitous(ip netip.Addr) {
+	var err error
+	if ip.Is6() {
+		var b []byte
+		if b, err = UnsolicitedNA(r.mac, ip); err == nil {
+			err = r.ndpTx.WriteRaw(b, allNodes)
+		}
+	} else {
+		var b []byte
+		if b, err = GratuitousARP(r.mac, ip); err == nil {
+			err = r.arp.WriteFrame(b)
+		}
+	}
+	if err != nil {
+		if r.ctx.Err() == nil {
+			r.a.m.errors.WithLabelValues("gratuitous").Inc()
+			r.a.log.Warn("sending gratuitous message failed", "ip", ip, "iface", r.ifi.Name, "err", err)
+		}
+		return
+	}
+	r.a.m.gratuitous.WithLabelValues(family(ip.Is6())).Inc()
+}
+
+func (r *responder) readLoop(c frameConn, v6 bool) {
+	defer r.wg.Done()
+	buf := make([]byte, 65536)
+	fam := family(v6)
+	for {
+		n, err := c.ReadFrame(buf)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.a.m.errors.WithLabelValues("read").Inc()
+				r.a.log.Error("reading failed; responder stopped", "iface", r.ifi.Name, "family", fam, "err", err)
+			}
+			return
+		}
+		var d Decision
+		if v6 {
+			d = HandleNDPFrame(buf[:n], r.mac, r.owns)
+		} else {
+			d = HandleARP(buf[:n], r.mac, r.owns)
+		}
+		switch d.Verdict {
+		case NotOwned:
+			r.a.m.requests.WithLabelValues(fam, "false").Inc()
+		case Reply:
+			r.a.m.requests.WithLabelValues(fam, "true").Inc()
+			if v6 {
+				err = r.ndpTx.WriteRaw(d.Reply, d.ReplyDst)
+			} else {
+				err = c.WriteFrame(d.Reply)
+			}
+			if err != nil {
+				r.a.m.errors.WithLabelValues("reply").Inc()
+				r.a.log.Warn("reply failed", "ip", d.IP, "iface", r.ifi.Name, "err", err)
+			} else {
+				r.a.m.replies.WithLabelValues(fam).Inc()
+			}
+		case Duplicate:
+			r.a.m.conflicts.WithLabelValues(fam).Inc()
+			r.a.cfg.OnConflict(Conflict{IP: d.IP, Interface: r.ifi.Name, Ours: r.mac, Theirs: d.Other})
+		}
+	}
+}
+
+func (r *responder) close() {
+	r.cancel()
+	for _, c := range []interface{ Close() error }{r.arp, r.ndpRx, r.ndpTx} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	r.wg.Wait()
+}
