@@ -1,0 +1,100 @@
+// Command controller is Loadstone's controller: it assigns addresses from IPAddressPools
+// to LoadBalancer Services. main only parses flags and wires packages together; see
+// controller/app.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/controller/app"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadstone-controller:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		kubeconfig   = flag.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
+		leaderElect  = flag.Bool("leader-elect", true, "elect one active controller through a Lease")
+		leaderNS     = flag.String("leader-elect-namespace", "loadstone-system", "namespace of the leader election Lease")
+		metricsAddr  = flag.String("metrics-bind-address", ":7472", "address of the Prometheus metrics endpoint (0 disables it)")
+		probeAddr    = flag.String("health-probe-bind-address", ":7473", "address of the /healthz and /readyz endpoints")
+		requireClass = flag.Bool("require-class", false, "serve only Services with loadBalancerClass "+v1beta1.LoadBalancerClass)
+		ipMode       = flag.String("ip-mode", string(corev1.LoadBalancerIPModeVIP), "status.loadBalancer.ingress ipMode: VIP (kube-proxy serves the address) or Proxy (Loadstone's dataplane serves it)")
+		workers      = flag.Int("workers", 16, "parallel Service reconciles")
+		verbose      = flag.Bool("v", false, "debug logs")
+	)
+	flag.Parse()
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctrl.SetLogger(log)
+
+	cfg, err := restConfig(*kubeconfig)
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1beta1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Logger:                  log,
+		LeaderElection:          *leaderElect,
+		LeaderElectionID:        "loadstone-controller",
+		LeaderElectionNamespace: *leaderNS,
+		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:  *probeAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	if _, err := app.Setup(mgr, app.Options{
+		RequireClass: *requireClass,
+		IPMode:       corev1.LoadBalancerIPMode(*ipMode),
+		Registerer:   ctrlmetrics.Registry,
+		Workers:      *workers,
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return ctrl.GetConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}

@@ -1,0 +1,324 @@
+package pools
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/loadstone-lb/loadstone/api/model"
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/controller/ipam"
+)
+
+// EventInvalidConfiguration is the reason of the Warning Event on a broken pool.
+const EventInvalidConfiguration = "InvalidConfiguration"
+
+// Allocator is the part of the Service reconciler this package drives.
+type Allocator interface {
+	SetPools([]*model.Pool) error
+	Stats() map[string]ipam.PoolStats
+}
+
+// EventRecorder emits events.k8s.io/v1 Events.
+type EventRecorder interface {
+	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// Options configure the Reconciler.
+type Options struct {
+	Client    client.Client
+	Recorder  EventRecorder
+	Log       logr.Logger
+	Metrics   *Metrics
+	Allocator Allocator
+	// StatusInterval is the least time between two status flushes (default 1 s).
+	StatusInterval time.Duration
+}
+
+// Reconciler applies the pool configuration and writes pool status.
+type Reconciler struct {
+	opts    Options
+	trigger chan struct{}
+
+	mu       sync.Mutex
+	lastGood map[string]*model.Pool // per pool: its last valid version
+	inForce  map[string]inForce     // per pool: what the allocator uses
+	conds    map[string]metav1.Condition
+	problems map[string]string // last reported problem per pool, for Event deduplication
+	written  map[string]v1beta1.IPAddressPoolStatus
+}
+
+type inForce struct {
+	pool       *model.Pool
+	generation int64
+	created    metav1.Time
+}
+
+// singleton is the one reconcile key of the configuration.
+var singleton = reconcile.Request{NamespacedName: types.NamespacedName{Name: "ipaddresspools"}}
+
+// New returns a Reconciler.
+func New(opts Options) *Reconciler {
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = time.Second
+	}
+	return &Reconciler{
+		opts:     opts,
+		trigger:  make(chan struct{}, 1),
+		lastGood: map[string]*model.Pool{},
+		inForce:  map[string]inForce{},
+		conds:    map[string]metav1.Condition{},
+		problems: map[string]string{},
+		written:  map[string]v1beta1.IPAddressPoolStatus{},
+	}
+}
+
+// SetupWithManager registers the configuration controller and the status writer.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.Add(manager.RunnableFunc(r.runStatus)); err != nil {
+		return err
+	}
+	toSingleton := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{singleton}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("ipaddresspool").
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			q.Add(singleton) // apply the configuration at start, even when there is no pool
+			return nil
+		})).
+		Watches(&v1beta1.IPAddressPool{}, toSingleton, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Complete(r)
+}
+
+// UsageChanged asks for a status flush (cheap; call it on every allocation change).
+func (r *Reconciler) UsageChanged() {
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Reconcile rebuilds the pool configuration from every IPAddressPool.
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	defer func() { r.opts.Metrics.latency.Observe(time.Since(start).Seconds()) }()
+	var list v1beta1.IPAddressPoolList
+	if err := r.opts.Client.List(ctx, &list); err != nil {
+		return reconcile.Result{}, err
+	}
+	r.mu.Lock()
+	set, conds, broken := r.compute(list.Items)
+	r.mu.Unlock()
+	pools := make([]*model.Pool, 0, len(set))
+	for _, f := range set {
+		pools = append(pools, f.pool)
+	}
+	if err := r.opts.Allocator.SetPools(pools); err != nil {
+		// compute rejects overlaps, so this is a bug; keep what is in force.
+		return reconcile.Result{}, fmt.Errorf("apply pools: %w", err)
+	}
+	r.mu.Lock()
+	r.inForce, r.conds = set, conds
+	for name, f := range set {
+		if c := conds[name]; c.Status == metav1.ConditionTrue {
+			r.lastGood[name] = f.pool
+		}
+	}
+	for name := range r.lastGood {
+		if _, ok := conds[name]; !ok {
+			delete(r.lastGood, name) // the object is gone
+		}
+	}
+	var events []*v1beta1.IPAddressPool
+	for i := range list.Items {
+		p := &list.Items[i]
+		msg := broken[p.Name]
+		if msg != "" && r.problems[p.Name] != msg {
+			events = append(events, p)
+		}
+		if msg == "" {
+			delete(r.problems, p.Name)
+		} else {
+			r.problems[p.Name] = msg
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range events {
+		c := conds[p.Name]
+		r.opts.Recorder.Eventf(p, nil, corev1.EventTypeWarning, EventInvalidConfiguration, "Validate", "%s", c.Message)
+		r.opts.Log.Info("invalid IPAddressPool", "pool", p.Name, "reason", c.Reason, "message", c.Message)
+	}
+	r.UsageChanged()
+	return reconcile.Result{}, nil
+}
+
+// compute decides which version of every pool is in force and its Valid condition.
+// broken maps a pool to its problem.
+func (r *Reconciler) compute(items []v1beta1.IPAddressPool) (set map[string]inForce, conds map[string]metav1.Condition, broken map[string]string) {
+	set = map[string]inForce{}
+	conds = map[string]metav1.Condition{}
+	broken = map[string]string{}
+	type cand struct {
+		obj     *v1beta1.IPAddressPool
+		pool    *model.Pool // the current spec, if valid on its own
+		current bool        // the current spec is what is in force already
+	}
+	cands := make([]cand, 0, len(items))
+	for i := range items {
+		p := &items[i]
+		m, err := convert(p)
+		if err != nil {
+			broken[p.Name] = err.Error()
+		}
+		f, ok := r.inForce[p.Name]
+		cands = append(cands, cand{obj: p, pool: m, current: ok && m != nil && f.generation == p.Generation && reflect.DeepEqual(f.pool, m)})
+	}
+	// Pools already in force win overlaps, then older ones, then by name.
+	slices.SortFunc(cands, func(a, b cand) int {
+		if a.current != b.current {
+			if a.current {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(a.obj.CreationTimestamp.Compare(b.obj.CreationTimestamp.Time), cmp.Compare(a.obj.Name, b.obj.Name))
+	})
+	accept := func(m *model.Pool) (string, bool) {
+		for name, f := range set {
+			if at, bad := overlaps(m, f.pool); bad {
+				return fmt.Sprintf("overlaps pool %q at %s", name, at), false
+			}
+		}
+		return "", true
+	}
+	for _, c := range cands {
+		name := c.obj.Name
+		if c.pool != nil {
+			if why, ok := accept(c.pool); ok {
+				set[name] = inForce{pool: c.pool, generation: c.obj.Generation, created: c.obj.CreationTimestamp}
+				conds[name] = metav1.Condition{Type: v1beta1.ConditionValid, Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid,
+					Message: "in force", ObservedGeneration: c.obj.Generation}
+				continue
+			} else {
+				broken[name] = why
+			}
+		}
+		cond := metav1.Condition{Type: v1beta1.ConditionValid, Status: metav1.ConditionFalse, Reason: v1beta1.ReasonInvalid,
+			Message: broken[name] + "; the pool is not in force", ObservedGeneration: c.obj.Generation}
+		if old := r.lastGood[name]; old != nil {
+			if _, ok := accept(old); ok {
+				set[name] = inForce{pool: old, generation: -1, created: c.obj.CreationTimestamp}
+				cond.Reason = v1beta1.ReasonLastGoodInForce
+				cond.Message = broken[name] + "; the last good version stays in force"
+			}
+		}
+		conds[name] = cond
+	}
+	return set, conds, broken
+}
+
+// runStatus is the leader-only status writer: it wakes on UsageChanged, waits out the
+// interval so that bursts coalesce, and writes what changed.
+func (r *Reconciler) runStatus(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.trigger:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.opts.StatusInterval):
+		}
+		if err := r.flush(ctx); err != nil {
+			r.opts.Log.Error(err, "writing IPAddressPool status")
+			r.UsageChanged() // retry after the next interval
+		}
+	}
+}
+
+// Flush writes every pool's status now (the status writer calls it; tests may too).
+func (r *Reconciler) flush(ctx context.Context) error {
+	var list v1beta1.IPAddressPoolList
+	if err := r.opts.Client.List(ctx, &list); err != nil {
+		return err
+	}
+	stats := r.opts.Allocator.Stats()
+	r.opts.Metrics.total.Reset()
+	r.opts.Metrics.inUse.Reset()
+	for name, st := range stats {
+		for fam, fs := range map[string]ipam.FamilyStats{"IPv4": st.IPv4, "IPv6": st.IPv6} {
+			if fs.Offered {
+				r.opts.Metrics.total.WithLabelValues(name, fam).Set(float64(fs.InUse) + fs.Available.Float64())
+				r.opts.Metrics.inUse.WithLabelValues(name, fam).Set(float64(fs.InUse))
+			}
+		}
+	}
+	var firstErr error
+	for i := range list.Items {
+		p := &list.Items[i]
+		r.mu.Lock()
+		cond, hasCond := r.conds[p.Name]
+		written, wasWritten := r.written[p.Name]
+		r.mu.Unlock()
+		want := v1beta1.IPAddressPoolStatus{Conditions: slices.Clone(p.Status.Conditions)}
+		if st, ok := stats[p.Name]; ok {
+			want.IPv4Assigned, want.IPv4Available = int64(st.IPv4.InUse), clamp(st.IPv4.Available)
+			want.IPv6Assigned, want.IPv6Available = int64(st.IPv6.InUse), clamp(st.IPv6.Available)
+		}
+		if hasCond {
+			meta.SetStatusCondition(&want.Conditions, cond)
+		}
+		if equality.Semantic.DeepEqual(want, p.Status) || (wasWritten && equality.Semantic.DeepEqual(want, written)) {
+			continue
+		}
+		data, err := json.Marshal(map[string]any{"status": want})
+		if err != nil {
+			return err
+		}
+		if err := r.opts.Client.Status().Patch(ctx, p, client.RawPatch(types.MergePatchType, data)); err != nil {
+			r.opts.Metrics.statusErrors.Inc()
+			if firstErr == nil {
+				firstErr = fmt.Errorf("pool %s: %w", p.Name, err)
+			}
+			continue
+		}
+		r.opts.Metrics.statusWrites.Inc()
+		r.mu.Lock()
+		r.written[p.Name] = want
+		r.mu.Unlock()
+	}
+	return firstErr
+}
+
+func clamp(c ipam.Count) int64 {
+	if v := c.Uint64(); v <= math.MaxInt64 {
+		return int64(v)
+	}
+	return math.MaxInt64
+}

@@ -1,0 +1,38 @@
+package service
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loadstone-lb/loadstone/controller/ipam"
+)
+
+// Metrics are the Service reconciler's metrics.
+type Metrics struct {
+	failures  *prometheus.CounterVec
+	latency   prometheus.Histogram
+	allocated prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loadstone_controller_allocation_failures_total",
+			Help: "Failed address allocations for Services, by reason.",
+		}, []string{"reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "loadstone_controller_service_reconcile_duration_seconds",
+			Help:    "Time to reconcile one Service, including its status write.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		allocated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loadstone_controller_status_writes_total",
+			Help: "Service status writes (allocations, changes and releases).",
+		}),
+	}
+	for _, r := range ipam.AllReasons() {
+		m.failures.WithLabelValues(string(r))
+	}
+	reg.MustRegister(m.failures, m.latency, m.allocated)
+	return m
+}

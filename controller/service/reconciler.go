@@ -1,0 +1,410 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/loadstone-lb/loadstone/api/model"
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/controller/ipam"
+)
+
+// Event reasons on Services.
+const (
+	EventIPAllocated      = "IPAllocated"
+	EventAllocationFailed = "AllocationFailed"
+	EventIPReleased       = "IPReleased"
+)
+
+// EventRecorder emits events.k8s.io/v1 Events (controller-runtime's recorder satisfies it).
+type EventRecorder interface {
+	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// Options configure the Reconciler.
+type Options struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client   client.Client
+	Recorder EventRecorder
+	Log      logr.Logger
+	Metrics  *Metrics
+	// RequireClass serves only Services whose loadBalancerClass is loadstone.io/lb
+	// (otherwise Services without a class are served too).
+	RequireClass bool
+	// IPMode is written to every ingress entry: VIP (kube-proxy serves the address) until
+	// Loadstone's dataplane serves it, then Proxy. Empty means VIP.
+	IPMode corev1.LoadBalancerIPMode
+	// Workers is the number of parallel reconciles (API writes run concurrently).
+	Workers int
+	// OnUsageChange is called (without locks held) after pool usage may have changed.
+	OnUsageChange func()
+}
+
+// Reconciler allocates addresses to Services. Create it with New.
+type Reconciler struct {
+	opts Options
+
+	mu         sync.Mutex
+	alloc      *ipam.Allocator
+	pending    map[types.NamespacedName]struct{}
+	poolsOnce  sync.Once
+	poolsReady chan struct{} // closed at the first successful SetPools
+	ready      chan struct{} // closed once Bootstrap restored every held address
+
+	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
+}
+
+// New returns a Reconciler.
+func New(opts Options) *Reconciler {
+	if opts.IPMode == "" {
+		opts.IPMode = corev1.LoadBalancerIPModeVIP
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.OnUsageChange == nil {
+		opts.OnUsageChange = func() {}
+	}
+	return &Reconciler{
+		opts:       opts,
+		alloc:      ipam.New(),
+		pending:    map[types.NamespacedName]struct{}{},
+		poolsReady: make(chan struct{}),
+		ready:      make(chan struct{}),
+	}
+}
+
+// SetupWithManager registers the controller and the bootstrap runnable.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return r.Bootstrap(ctx, mgr.GetCache())
+	})); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("service").
+		For(&corev1.Service{}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.pendingIn)).
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			r.queue.Store(&q)
+			return nil
+		})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.Workers}).
+		Complete(r)
+}
+
+// Ours reports whether the Service is one Loadstone serves.
+func (r *Reconciler) Ours(svc *corev1.Service) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if c := svc.Spec.LoadBalancerClass; c != nil {
+		return *c == v1beta1.LoadBalancerClass
+	}
+	return !r.opts.RequireClass
+}
+
+// SetPools applies a validated pool configuration. Addresses no pool covers any more are
+// released and their Services (and every pending one) are reconciled again. An invalid
+// set (overlapping ranges) changes nothing.
+func (r *Reconciler) SetPools(pools []*model.Pool) error {
+	r.mu.Lock()
+	affected, err := r.alloc.SetPools(pools)
+	keys := r.pendingKeysLocked()
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.poolsOnce.Do(func() { close(r.poolsReady) })
+	r.enqueue(append(affected, keys...))
+	r.opts.OnUsageChange()
+	return nil
+}
+
+// Stats returns the pools' usage.
+func (r *Reconciler) Stats() map[string]ipam.PoolStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alloc.Stats()
+}
+
+// Allocation returns what the Service holds (for tests and diagnostics).
+func (r *Reconciler) Allocation(svc types.NamespacedName) (ipam.Allocation, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alloc.Get(svc)
+}
+
+// Ready is closed once Bootstrap has restored the held addresses.
+func (r *Reconciler) Ready() <-chan struct{} { return r.ready }
+
+func (r *Reconciler) pendingKeysLocked() []types.NamespacedName {
+	out := make([]types.NamespacedName, 0, len(r.pending))
+	for k := range r.pending {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (r *Reconciler) enqueue(keys []types.NamespacedName) {
+	q := r.queue.Load()
+	if q == nil {
+		return // the controller has not started; its initial list covers every Service
+	}
+	for _, k := range keys {
+		(*q).Add(reconcile.Request{NamespacedName: k})
+	}
+}
+
+func (r *Reconciler) pendingIn(_ context.Context, o client.Object) []reconcile.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []reconcile.Request
+	for k := range r.pending {
+		if k.Namespace == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: k})
+		}
+	}
+	return out
+}
+
+// Bootstrap waits for the caches and the first pool configuration, then restores the
+// addresses that served Services hold in their status, oldest first, before any reconcile
+// runs.
+func (r *Reconciler) Bootstrap(ctx context.Context, c interface {
+	WaitForCacheSync(context.Context) bool
+}) error {
+	if !c.WaitForCacheSync(ctx) {
+		return fmt.Errorf("service bootstrap: caches did not sync")
+	}
+	select {
+	case <-r.poolsReady:
+	case <-ctx.Done():
+		return nil
+	}
+	var list corev1.ServiceList
+	if err := r.opts.Client.List(ctx, &list); err != nil {
+		return fmt.Errorf("service bootstrap: list Services: %w", err)
+	}
+	svcs := list.Items
+	slices.SortFunc(svcs, func(a, b corev1.Service) int {
+		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time),
+			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	restored, lost := 0, 0
+	r.mu.Lock()
+	for i := range svcs {
+		svc := &svcs[i]
+		held := ingressIPs(svc)
+		if !r.Ours(svc) || len(held) == 0 {
+			continue
+		}
+		req, _ := ipam.ParseService(svc, r.namespaceLabels(ctx, svc.Namespace))
+		got := r.alloc.Restore(req, held)
+		restored += len(got)
+		lost += len(held) - len(got)
+	}
+	r.mu.Unlock()
+	r.opts.Log.Info("restored addresses from Service status", "restored", restored, "notRestored", lost)
+	close(r.ready)
+	r.opts.OnUsageChange()
+	return nil
+}
+
+func ingressIPs(svc *corev1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
+}
+
+func (r *Reconciler) namespaceLabels(ctx context.Context, ns string) map[string]string {
+	var n corev1.Namespace
+	if err := r.opts.Client.Get(ctx, types.NamespacedName{Name: ns}, &n); err != nil {
+		return nil
+	}
+	return n.Labels
+}
+
+// release frees what the Service holds; it reports whether it held anything.
+func (r *Reconciler) release(key types.NamespacedName) bool {
+	r.mu.Lock()
+	held := r.alloc.Release(key)
+	delete(r.pending, key)
+	var keys []types.NamespacedName
+	if held {
+		keys = r.pendingKeysLocked()
+	}
+	r.mu.Unlock()
+	if held {
+		r.enqueue(keys)
+		r.opts.OnUsageChange()
+	}
+	return held
+}
+
+// Reconcile allocates for one Service and writes the result.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	select {
+	case <-r.ready:
+	case <-ctx.Done():
+		return reconcile.Result{}, ctx.Err()
+	}
+	start := time.Now()
+	defer func() { r.opts.Metrics.latency.Observe(time.Since(start).Seconds()) }()
+	log := r.opts.Log.WithValues("service", req.NamespacedName)
+
+	var svc corev1.Service
+	if err := r.opts.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			if r.release(req.NamespacedName) {
+				log.V(1).Info("released addresses of a deleted Service")
+			}
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	if !r.Ours(&svc) || svc.DeletionTimestamp != nil {
+		held := r.release(req.NamespacedName)
+		// A Service that left type LoadBalancer has its status cleared by the API server;
+		// drop our annotation too. Never touch another class's Service we did not serve.
+		_, annotated := svc.Annotations[v1beta1.AnnotationAllocatedFromPool]
+		if annotated && (held || svc.Spec.Type != corev1.ServiceTypeLoadBalancer) {
+			if err := r.write(ctx, &svc, ipam.Allocation{}, held); err != nil {
+				return reconcile.Result{}, err
+			}
+		}
+		return reconcile.Result{}, nil
+	}
+
+	request, err := ipam.ParseService(&svc, r.namespaceLabels(ctx, svc.Namespace))
+	var al ipam.Allocation
+	r.mu.Lock()
+	before, _ := r.alloc.Get(req.NamespacedName)
+	if err != nil {
+		// A bad request never withdraws what the Service holds.
+		al = before
+	} else {
+		al, err = r.alloc.Assign(request)
+	}
+	if err != nil {
+		r.pending[req.NamespacedName] = struct{}{}
+	} else {
+		delete(r.pending, req.NamespacedName)
+	}
+	r.mu.Unlock()
+	if !slices.Equal(before.IPs, al.IPs) {
+		r.opts.OnUsageChange()
+	}
+
+	if werr := r.write(ctx, &svc, al, true); werr != nil {
+		return reconcile.Result{}, werr
+	}
+	if err != nil {
+		reason := ipam.ReasonOf(err)
+		r.opts.Metrics.failures.WithLabelValues(string(reason)).Inc()
+		note := err.Error()
+		if len(al.IPs) > 0 {
+			note += fmt.Sprintf(" (keeping %s)", joinIPs(al.IPs))
+		}
+		r.opts.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, EventAllocationFailed, "Allocate", "%s", note)
+		log.V(1).Info("allocation failed", "reason", reason, "error", err)
+	}
+	return reconcile.Result{}, nil
+}
+
+// write makes the Service's annotation and status match al, in one merge patch to the
+// status subresource, and emits IPAllocated / IPReleased when the addresses changed.
+func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.Allocation, events bool) error {
+	want := make([]corev1.LoadBalancerIngress, 0, len(al.IPs))
+	for _, ip := range al.IPs {
+		want = append(want, corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &r.opts.IPMode})
+	}
+	pool := strings.Join(slices.Compact(slices.Clone(al.Pools)), ",")
+	curPool, hasPool := svc.Annotations[v1beta1.AnnotationAllocatedFromPool]
+	if sameIngress(svc.Status.LoadBalancer.Ingress, want) && curPool == pool && hasPool == (pool != "") {
+		return nil
+	}
+	patch := map[string]any{
+		"status": map[string]any{"loadBalancer": map[string]any{"ingress": want}},
+	}
+	if pool != "" {
+		patch["metadata"] = map[string]any{"annotations": map[string]any{v1beta1.AnnotationAllocatedFromPool: pool}}
+	} else if hasPool {
+		patch["metadata"] = map[string]any{"annotations": map[string]any{v1beta1.AnnotationAllocatedFromPool: nil}}
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	old := ingressIPs(svc)
+	if err := r.opts.Client.Status().Patch(ctx, svc, client.RawPatch(types.MergePatchType, data)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil // deleted meanwhile; the delete event releases it
+		}
+		return fmt.Errorf("patch status of %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	r.opts.Metrics.allocated.Inc()
+	if !events {
+		return nil
+	}
+	var gone []netip.Addr
+	for _, ip := range old {
+		if !slices.Contains(al.IPs, ip) {
+			gone = append(gone, ip)
+		}
+	}
+	if len(gone) > 0 {
+		r.opts.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventIPReleased, "Release", "released %s (no pool covers it, or the Service's request changed)", joinIPs(gone))
+	}
+	if len(al.IPs) > 0 && !slices.Equal(old, al.IPs) {
+		r.opts.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPAllocated, "Allocate", "assigned %s from pool %s", joinIPs(al.IPs), pool)
+	}
+	return nil
+}
+
+func sameIngress(cur, want []corev1.LoadBalancerIngress) bool {
+	if len(cur) != len(want) {
+		return false
+	}
+	for i := range cur {
+		if cur[i].IP != want[i].IP || cur[i].Hostname != "" || len(cur[i].Ports) > 0 ||
+			cur[i].IPMode == nil || *cur[i].IPMode != *want[i].IPMode {
+			return false
+		}
+	}
+	return true
+}
+
+func joinIPs(ips []netip.Addr) string {
+	s := make([]string, len(ips))
+	for i, ip := range ips {
+		s[i] = ip.String()
+	}
+	return strings.Join(s, ", ")
+}
