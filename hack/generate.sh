@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the files that come from the API types, with controller-gen at a pinned version:
 #   api/v1beta1/zz_generated.deepcopy.go   (deepcopy functions)
-#   config/crd/bases/loadstone.io_*.yaml   (CRD manifests, one per kind)
+#   config/crd/bases/loadstone.io_*.yaml   (CRD manifests, one per kind; label selector
+#                                           schemas then bounded by api/internal/crdbounds)
 #
 # Usage: hack/generate.sh [OUTDIR]
 #   Without OUTDIR the files are written in place (what `make generate` does). With OUTDIR the
@@ -32,4 +33,6 @@ mkdir -p "$OUT/api/v1beta1" "$OUT/config/crd/bases"
 rm -f "$OUT"/config/crd/bases/loadstone.io_*.yaml
 "$CG" object:headerFile=hack/boilerplate.go.txt paths=./api/v1beta1/... output:object:dir="$OUT/api/v1beta1"
 "$CG" crd paths=./api/v1beta1/... output:crd:dir="$OUT/config/crd/bases"
+# Bound label selector schemas so that CEL rules on selectors fit the API server's cost budget.
+go run ./api/internal/crdbounds "$OUT"/config/crd/bases/loadstone.io_*.yaml
 printf '[generate] wrote %s/api/v1beta1/zz_generated.deepcopy.go and %s/config/crd/bases\n' "$OUT" "$OUT" >&2
