@@ -1,0 +1,73 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// goPrograms are the project's programs the lab builds from the tree: name → package.
+var goPrograms = []struct{ name, pkg string }{
+	{"lab", "./e2e/cmd/lab"},
+	{"nodeagent", "./e2e/cmd/nodeagent"},
+	{"controller", "./controller"},
+	{"speaker", "./speaker"},
+}
+
+// buildAll starts `go build` of the node agent, controller and speaker in the background
+// (one after the other: the machine has two cores) and returns a function that waits for
+// them and yields name → binary for those that built. A program whose package is not in
+// the tree, or does not compile, is recorded in State().Missing with the reason.
+func (l *Lab) buildAll(ctx context.Context) func() map[string]string {
+	ch := make(chan map[string]string, 1)
+	go func() {
+		bins := map[string]string{}
+		for _, p := range goPrograms {
+			if reason := l.buildOne(ctx, p.name, p.pkg); reason != "" {
+				_ = l.state.setMissing(p.name, reason)
+				continue
+			}
+			bins[p.name] = filepath.Join(l.cfg.Dir, "bin", p.name)
+		}
+		ch <- bins
+	}()
+	return func() map[string]string { return <-ch }
+}
+
+// buildOne builds one program and returns "" or why it could not.
+func (l *Lab) buildOne(ctx context.Context, name, pkg string) string {
+	dir := filepath.Join(l.cfg.RepoRoot, pkg)
+	if !hasMainPackage(dir) {
+		return "package " + pkg + " (main) is not in the tree yet"
+	}
+	out := filepath.Join(l.cfg.Dir, "bin", name)
+	msg, err := run(ctx, "sh", "-c", "cd \"$0\" && go build -o \"$1\" \"$2\"", l.cfg.RepoRoot, out, pkg)
+	if err != nil {
+		lines := strings.Split(strings.TrimSpace(msg), "\n")
+		if len(lines) > 8 {
+			lines = append(lines[:8], "...")
+		}
+		return "go build " + pkg + " failed:\n" + strings.Join(lines, "\n")
+	}
+	return ""
+}
+
+// hasMainPackage reports whether dir holds a non-test Go file of package main.
+func hasMainPackage(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err == nil && (strings.Contains(string(b), "\npackage main") || strings.HasPrefix(string(b), "package main")) {
+			return true
+		}
+	}
+	return false
+}

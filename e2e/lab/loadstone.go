@@ -1,0 +1,244 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// LoadstoneNamespace holds the controller's leader-election Lease and the speakers'
+// shared objects.
+const LoadstoneNamespace = "loadstone-system"
+
+// labRBAC gives the lab's Loadstone identities their permissions: a ClusterRole each, bound
+// to the controller's user and to the speakers' group. These are the lab's own minimal
+// roles (config/rbac, when it exists, describes the ServiceAccount-based install of the
+// Helm chart).
+const labRBAC = `
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: loadstone-system
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: loadstone-lab-controller
+rules:
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, update, patch]
+- apiGroups: [""]
+  resources: [services/status]
+  verbs: [get, update, patch]
+- apiGroups: [""]
+  resources: [namespaces, nodes, pods]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch, update]
+- apiGroups: [loadstone.io]
+  resources: ["*"]
+  verbs: [get, list, watch, update, patch]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: loadstone-lab-controller
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: loadstone-lab-controller
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: loadstone:controller
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: loadstone-lab-speaker
+rules:
+- apiGroups: [""]
+  resources: [services, nodes, namespaces, pods, endpoints]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [services/status]
+  verbs: [get]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch, update]
+- apiGroups: [loadstone.io]
+  resources: ["*"]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, watch, create, update, patch]
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: loadstone-lab-speaker
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: loadstone-lab-speaker
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: Group
+  name: loadstone:speakers
+`
+
+// SamplePoolName and SampleL2Name are the sample configuration Up applies.
+const (
+	SamplePoolName = "lab-pool"
+	SampleL2Name   = "lab-l2"
+)
+
+// samplePool is the lab's IPAddressPool and L2Advertisement (both families).
+func samplePool() string {
+	return fmt.Sprintf(`apiVersion: loadstone.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: %s
+spec:
+  addresses: [%q, %q]
+---
+apiVersion: loadstone.io/v1beta1
+kind: L2Advertisement
+metadata:
+  name: %s
+spec:
+  ipAddressPools: [%q]
+`, SamplePoolName, PoolCIDR, PoolCIDR6, SampleL2Name, SamplePoolName)
+}
+
+// CRDDir is config/crd/bases of the repository.
+func (l *Lab) CRDDir() string { return filepath.Join(l.cfg.RepoRoot, "config", "crd", "bases") }
+
+// bootstrap applies the lab's RBAC and Loadstone's CRDs (when generated).
+func (l *Lab) bootstrap(ctx context.Context) error {
+	cfg, err := l.RESTConfig("admin")
+	if err != nil {
+		return err
+	}
+	a, err := NewApplier(cfg)
+	if err != nil {
+		return err
+	}
+	// The RBAC API of a fresh API server can take a moment after /readyz.
+	var last error
+	for i := 0; i < 50; i++ {
+		if last = a.Apply(ctx, []byte(labRBAC)); last == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if last != nil {
+		return last
+	}
+	if n, err := a.ApplyCRDs(ctx, l.CRDDir()); err != nil {
+		return fmt.Errorf("CRDs: %w", err)
+	} else if n == 0 {
+		_ = l.state.setMissing("crds", "config/crd/bases has no CRDs yet")
+	}
+	return nil
+}
+
+// applySamplePool applies the sample IPAddressPool and L2Advertisement.
+func (l *Lab) applySamplePool(ctx context.Context) error {
+	cfg, err := l.RESTConfig("admin")
+	if err != nil {
+		return err
+	}
+	a, err := NewApplier(cfg)
+	if err != nil {
+		return err
+	}
+	a.Namespace = LoadstoneNamespace
+	return a.Apply(ctx, []byte(samplePool()))
+}
+
+// ControllerArgs is the command line of the Loadstone controller.
+func (l *Lab) ControllerArgs(bin string) []string {
+	return []string{bin,
+		"--kubeconfig", l.KubeconfigPath("loadstone-controller"),
+		"--leader-elect=true",
+		"--leader-elect-namespace", LoadstoneNamespace,
+	}
+}
+
+// SpeakerArgs is the command line of the speaker of node n.
+func (l *Lab) SpeakerArgs(bin string, n Node) []string {
+	args := []string{bin,
+		"--kubeconfig", l.KubeconfigPath("speaker-" + n.Name),
+		"--node-name", n.Name,
+	}
+	return append(args, speakerExtraArgs(l.cfg.RepoRoot, n)...)
+}
+
+// speakerExtraArgs adds the flags the speaker has grown, when its main.go declares them.
+func speakerExtraArgs(repo string, n Node) []string {
+	b, err := os.ReadFile(filepath.Join(repo, "speaker", "main.go"))
+	if err != nil {
+		return nil
+	}
+	src := string(b)
+	var out []string
+	add := func(flag, value string) {
+		if strings.Contains(src, `"`+flag+`"`) {
+			out = append(out, "--"+flag, value)
+		}
+	}
+	add("node-ip", n.IP.String())
+	add("node-ip6", n.IP6.String())
+	add("interface", NodeLink)
+	return out
+}
+
+// startLoadstone applies the sample pool and starts the controller and one speaker per
+// node, as far as they exist.
+func (l *Lab) startLoadstone(ctx context.Context, bins map[string]string) error {
+	if _, missing := l.State().Missing["crds"]; !missing {
+		if err := l.applySamplePool(ctx); err != nil {
+			return fmt.Errorf("sample pool: %w", err)
+		}
+	}
+	if l.cfg.NoLoadstone {
+		_ = l.state.setMissing("loadstone", "not started (NoLoadstone)")
+		return nil
+	}
+	if bin, ok := bins["controller"]; ok {
+		l.log.Info("starting the Loadstone controller in " + ControlPlaneNS)
+		if _, err := l.startProc("loadstone-controller", ControlPlaneNS, l.ControllerArgs(bin)); err != nil {
+			return err
+		}
+	}
+	if bin, ok := bins["speaker"]; ok {
+		l.log.Info("starting one Loadstone speaker per node")
+		for _, n := range l.nodes {
+			if _, err := l.startProc("speaker-"+n.Name, n.Name, l.SpeakerArgs(bin, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// InNetns runs f on an OS thread switched into the named network namespace. Sockets that
+// f creates belong to that namespace for their whole life, so f can dial or listen and
+// hand the connection back. f must not start goroutines that expect the namespace.
+func InNetns(ns string, f func() error) error {
+	target, err := netns.GetFromName(ns)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", ns, err)
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			// Leave the thread locked: it dies with this goroutine instead of running
+			// other goroutines in the wrong namespace.
+			errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Dialer dials from inside a network namespace.
+type Dialer struct {
+	// Netns is the namespace the sockets are created in.
+	Netns string
+	// Timeout bounds the connect; default 5 s.
+	Timeout time.Duration
+	// LocalAddr, if set, is the source address.
+	LocalAddr net.Addr
+}
+
+// DialContext connects from inside d.Netns.
+func (d Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	timeout := d.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	var conn net.Conn
+	err := InNetns(d.Netns, func() error {
+		var err error
+		nd := net.Dialer{Timeout: timeout, LocalAddr: d.LocalAddr}
+		conn, err = nd.DialContext(ctx, network, addr)
+		return err
+	})
+	return conn, err
+}
+
+// ListenPacket opens a packet socket inside a namespace.
+func ListenPacket(ns, network, addr string) (net.PacketConn, error) {
+	var pc net.PacketConn
+	err := InNetns(ns, func() error {
+		var err error
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	})
+	return pc, err
+}
+
+// ServeAPIProxy relays TCP connections accepted on listen (in the current namespace) to
+// target, dialled from inside namespace ns, until ctx ends. TLS passes through untouched:
+// the API server's certificate names 127.0.0.1.
+func ServeAPIProxy(ctx context.Context, listen, ns, target string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	d := Dialer{Netns: ns}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go func() {
+			defer c.Close()
+			u, err := d.DialContext(ctx, "tcp", target)
+			if err != nil {
+				log.Warn("relay dial failed", "target", target, "err", err)
+				return
+			}
+			defer u.Close()
+			var wg sync.WaitGroup
+			wg.Add(2)
+			pipe := func(dst, src net.Conn) {
+				defer wg.Done()
+				_, _ = io.Copy(dst, src)
+				if tc, ok := dst.(*net.TCPConn); ok {
+					_ = tc.CloseWrite()
+				}
+			}
+			go pipe(u, c)
+			go pipe(c, u)
+			wg.Wait()
+		}()
+	}
+}
