@@ -76,7 +76,7 @@ func TestChartRendersValidObjects(t *testing.T) {
 		{name: "existing secret, class required", set: []string{"speaker.existingSecret=my-key", "requireClass=true", "controller.replicas=1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"template", "loadstone", filepath.Join(testenv.RepoRoot(), "charts", "loadstone"), "--namespace", "loadstone-system"}
+			args := []string{"template", "loadstone", filepath.Join(testenv.RepoRoot(), "charts", "loadstone"), "--namespace", "loadstone-system", "--kube-version", "v1.37.2"}
 			for _, s := range tc.set {
 				args = append(args, "--set", s)
 			}
