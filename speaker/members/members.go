@@ -1,0 +1,482 @@
+package members
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Timing holds the failure-detection settings. FastTiming is the default.
+type Timing struct {
+	ProbeInterval           time.Duration
+	ProbeTimeout            time.Duration
+	SuspicionMult           int
+	SuspicionMaxTimeoutMult int
+	IndirectChecks          int
+	GossipInterval          time.Duration
+	GossipNodes             int
+	RetransmitMult          int
+	PushPullInterval        time.Duration
+	TCPTimeout              time.Duration
+	AwarenessMaxMultiplier  int
+	RejoinInterval          time.Duration
+	StartupGrace            time.Duration
+}
+
+// FastTiming is tuned for sub-second detection of a crashed speaker on a LAN; the
+// reasoning is in docs/speaker.md. With n ≤ 10 nodes memberlist's suspicion timeout is
+// SuspicionMult × ProbeInterval = 200 ms, and with few nodes Lifeguard expects no
+// confirmations, so the timeout does not stretch: a crash is declared dead about
+// ProbeInterval + ProbeTimeout + 200 ms after the last good probe.
+func FastTiming() Timing {
+	return Timing{
+		ProbeInterval:           100 * time.Millisecond,
+		ProbeTimeout:            60 * time.Millisecond,
+		SuspicionMult:           2,
+		SuspicionMaxTimeoutMult: 2,
+		IndirectChecks:          2,
+		GossipInterval:          20 * time.Millisecond,
+		GossipNodes:             3,
+		RetransmitMult:          4,
+		PushPullInterval:        5 * time.Second,
+		TCPTimeout:              1 * time.Second,
+		AwarenessMaxMultiplier:  3,
+		RejoinInterval:          1 * time.Second,
+		StartupGrace:            10 * time.Second,
+	}
+}
+
+// Config configures Start.
+type Config struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// NodeName is this node's name; it must be unique (the Node name).
+	NodeName string
+	// BindAddr and BindPort: where to listen (TCP and UDP). Port 0 picks a free port.
+	BindAddr string
+	BindPort int
+	// AdvertiseAddr is the address others reach us on; empty: memberlist picks.
+	AdvertiseAddr string
+	// Key encrypts gossip: 16, 24 or 32 bytes. Nil disables encryption (tests only).
+	Key []byte
+	// Meta is published with this member (at most 512 bytes).
+	Meta []byte
+	// Peers returns the addresses ("host" or "host:port") of other speakers.
+	Peers func(context.Context) ([]string, error)
+	// Timing; zero value means FastTiming().
+	Timing Timing
+}
+
+// State of a member as last seen.
+type State int
+
+const (
+	// StateAlive: the member answers probes.
+	StateAlive State = iota + 1
+	// StateDead: the member failed probes and suspicion, or left.
+	StateDead
+	// StateLeft: the member left gracefully.
+	StateLeft
+)
+
+// Member is one speaker.
+type Member struct {
+	Name  string
+	Addr  string
+	Meta  []byte
+	State State
+}
+
+// Members is a running membership.
+type Members struct {
+	cfg     Config
+	log     *slog.Logger
+	ml      *memberlist.Memberlist
+	m       *metrics
+	changes chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	meta    *metaDelegate
+
+	mu       sync.Mutex
+	states   map[string]Member
+	everPeer bool
+	// discovered is the number of peer addresses the last discovery returned.
+	discovered int
+	degraded   bool
+	stopped    bool
+}
+
+// Start creates the memberlist, joins the discovered peers and starts the rejoin loop.
+func Start(ctx context.Context, cfg Config) (*Members, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Timing == (Timing{}) {
+		cfg.Timing = FastTiming()
+	}
+	if cfg.NodeName == "" {
+		return nil, errors.New("members: NodeName is required")
+	}
+	if cfg.Peers == nil {
+		cfg.Peers = func(context.Context) ([]string, error) { return nil, nil }
+	}
+	if n := len(cfg.Key); cfg.Key != nil && n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("members: gossip key is %d bytes, want 16, 24 or 32", n)
+	}
+	m := &Members{cfg: cfg, log: cfg.Logger.With("subsystem", "members"), m: newMetrics(cfg.Registerer),
+		changes: make(chan struct{}, 1), states: map[string]Member{}, done: make(chan struct{})}
+
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.NodeName
+	mc.BindAddr = cfg.BindAddr
+	if mc.BindAddr == "" {
+		mc.BindAddr = "0.0.0.0"
+	}
+	mc.BindPort = cfg.BindPort
+	mc.AdvertisePort = cfg.BindPort
+	if cfg.AdvertiseAddr != "" {
+		mc.AdvertiseAddr = cfg.AdvertiseAddr
+	}
+	t := cfg.Timing
+	mc.ProbeInterval, mc.ProbeTimeout = t.ProbeInterval, t.ProbeTimeout
+	mc.SuspicionMult, mc.SuspicionMaxTimeoutMult = t.SuspicionMult, t.SuspicionMaxTimeoutMult
+	mc.IndirectChecks = t.IndirectChecks
+	mc.GossipInterval, mc.GossipNodes, mc.RetransmitMult = t.GossipInterval, t.GossipNodes, t.RetransmitMult
+	mc.PushPullInterval, mc.TCPTimeout = t.PushPullInterval, t.TCPTimeout
+	mc.AwarenessMaxMultiplier = t.AwarenessMaxMultiplier
+	// A restarted speaker comes back under the same name, possibly on a new address.
+	mc.DeadNodeReclaimTime = time.Second
+	mc.SecretKey = cfg.Key
+	mc.Events = eventDelegate{m}
+	m.meta = &metaDelegate{meta: cfg.Meta}
+	mc.Delegate = m.meta
+	mc.Logger = log.New(&slogWriter{log: m.log}, "", 0)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		m.setDegraded(true, "memberlist could not start: "+err.Error())
+		return m, fmt.Errorf("members: %w", err)
+	}
+	m.ml = ml
+	if cfg.Key == nil {
+		m.log.Warn("gossip is not encrypted: no key")
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	m.cancel = cancel
+	m.rejoin(rctx)
+	go m.loop(rctx)
+	return m, nil
+}
+
+// Port returns the port memberlist listens on (useful with BindPort 0).
+func (m *Members) Port() int {
+	if m.ml == nil {
+		return 0
+	}
+	return int(m.ml.LocalNode().Port)
+}
+
+// Changes signals (coalesced) that membership or the degraded flag changed.
+func (m *Members) Changes() <-chan struct{} { return m.changes }
+
+// Alive returns the names of the live members, this node included.
+func (m *Members) Alive() map[string]bool {
+	out := map[string]bool{}
+	if m.ml == nil {
+		return out
+	}
+	for _, n := range m.ml.Members() {
+		if n.State == memberlist.StateAlive && !leaving(n.Meta) {
+			out[n.Name] = true
+		}
+	}
+	return out
+}
+
+// All returns every member seen since start with its last state.
+func (m *Members) All() map[string]Member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]Member, len(m.states))
+	for k, v := range m.states {
+		out[k] = v
+	}
+	return out
+}
+
+// Degraded reports that membership cannot be trusted; callers fall back to Node readiness.
+func (m *Members) Degraded() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.degraded
+}
+
+// Stop leaves the cluster gracefully (peers are told at once) and shuts down.
+func (m *Members) Stop(timeout time.Duration) error {
+	if m.ml == nil {
+		return nil
+	}
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
+	if m.cancel != nil {
+		m.cancel()
+		<-m.done
+	}
+	// First announce "leaving" in our metadata: peers drop us from Alive as soon as the
+	// update arrives, and can tell a graceful stop from a crash. Then leave.
+	m.meta.setLeaving()
+	err := m.ml.UpdateNode(timeout)
+	if lerr := m.ml.Leave(timeout); err == nil {
+		err = lerr
+	}
+	if serr := m.ml.Shutdown(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Shutdown stops without leaving: peers see a crash. For tests and for fatal errors.
+func (m *Members) Shutdown() error {
+	if m.ml == nil {
+		return nil
+	}
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
+	if m.cancel != nil {
+		m.cancel()
+		<-m.done
+	}
+	return m.ml.Shutdown()
+}
+
+func (m *Members) loop(ctx context.Context) {
+	defer close(m.done)
+	start := time.Now()
+	tick := time.NewTicker(m.cfg.Timing.RejoinInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		m.rejoin(ctx)
+		m.mu.Lock()
+		ever, discovered := m.everPeer, m.discovered
+		m.mu.Unlock()
+		if !ever && time.Since(start) > m.cfg.Timing.StartupGrace && discovered > 0 {
+			m.setDegraded(true, "no peer reachable since start although peers were discovered")
+		}
+	}
+}
+
+// rejoin joins every discovered peer address that is not a live member.
+func (m *Members) rejoin(ctx context.Context) {
+	peers, err := m.cfg.Peers(ctx)
+	if err != nil {
+		m.m.discoveryErrors.Inc()
+		m.log.Warn("peer discovery failed", "err", err)
+		return
+	}
+	live := map[string]bool{}
+	self := m.ml.LocalNode()
+	for _, n := range m.ml.Members() {
+		if n.State == memberlist.StateAlive {
+			live[net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))] = true
+		}
+	}
+	var todo []string
+	count := 0
+	for _, p := range peers {
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			p = net.JoinHostPort(p, strconv.Itoa(int(self.Port)))
+		}
+		if p == net.JoinHostPort(self.Addr.String(), strconv.Itoa(int(self.Port))) {
+			continue
+		}
+		count++
+		if !live[p] {
+			todo = append(todo, p)
+		}
+	}
+	m.mu.Lock()
+	m.discovered = count
+	m.mu.Unlock()
+	m.m.discovered.Set(float64(count))
+	if len(todo) == 0 {
+		return
+	}
+	n, err := m.ml.Join(todo)
+	if n > 0 {
+		m.log.Debug("joined peers", "count", n)
+	}
+	if err != nil {
+		m.m.joinErrors.Inc()
+		m.log.Debug("join failed for some peers", "err", err)
+	}
+}
+
+func (m *Members) setDegraded(v bool, why string) {
+	m.mu.Lock()
+	changed := m.degraded != v
+	m.degraded = v
+	m.mu.Unlock()
+	if !changed {
+		return
+	}
+	if v {
+		m.m.degraded.Set(1)
+		m.log.Warn("membership degraded: falling back to Node readiness", "reason", why)
+	} else {
+		m.m.degraded.Set(0)
+		m.log.Info("membership healthy again", "reason", why)
+	}
+	m.notify()
+}
+
+func (m *Members) notify() {
+	select {
+	case m.changes <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Members) event(n *memberlist.Node, s State) {
+	name := n.Name
+	m.mu.Lock()
+	if s == StateAlive && leaving(n.Meta) {
+		s = StateLeft
+	}
+	if s == StateDead && m.states[name].State == StateLeft {
+		s = StateLeft // the leave that follows the "leaving" update
+	}
+	m.states[name] = Member{Name: name, Addr: n.Address(), Meta: userMeta(n.Meta), State: s}
+	stopped := m.stopped
+	if s == StateAlive && name != m.cfg.NodeName {
+		m.everPeer = true
+	}
+	alive := 0
+	for _, st := range m.states {
+		if st.State == StateAlive {
+			alive++
+		}
+	}
+	m.mu.Unlock()
+	if stopped {
+		return
+	}
+	m.m.alive.Set(float64(alive))
+	m.m.events.WithLabelValues(s.String()).Inc()
+	m.log.Info("member changed", "node", name, "addr", n.Address(), "state", s.String())
+	if s == StateAlive && name != m.cfg.NodeName {
+		m.setDegraded(false, "peer reachable")
+	}
+	m.notify()
+}
+
+// String returns the state name.
+func (s State) String() string {
+	switch s {
+	case StateAlive:
+		return "alive"
+	case StateDead:
+		return "dead"
+	case StateLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+type eventDelegate struct{ m *Members }
+
+func (d eventDelegate) NotifyJoin(n *memberlist.Node)   { d.m.event(n, StateAlive) }
+func (d eventDelegate) NotifyUpdate(n *memberlist.Node) { d.m.event(n, StateAlive) }
+func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
+	if n.State == memberlist.StateLeft {
+		d.m.event(n, StateLeft)
+		return
+	}
+	d.m.event(n, StateDead)
+}
+
+// metaDelegate publishes the member metadata: one flags byte (bit 0: leaving) followed
+// by Config.Meta.
+type metaDelegate struct {
+	mu      sync.Mutex
+	meta    []byte
+	leaving bool
+}
+
+const flagLeaving = 1
+
+func (d *metaDelegate) setLeaving() {
+	d.mu.Lock()
+	d.leaving = true
+	d.mu.Unlock()
+}
+
+func (d *metaDelegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var flags byte
+	if d.leaving {
+		flags |= flagLeaving
+	}
+	b := append([]byte{flags}, d.meta...)
+	if len(b) > limit {
+		return b[:1]
+	}
+	return b
+}
+
+func leaving(meta []byte) bool { return len(meta) > 0 && meta[0]&flagLeaving != 0 }
+
+func userMeta(meta []byte) []byte {
+	if len(meta) <= 1 {
+		return nil
+	}
+	return append([]byte(nil), meta[1:]...)
+}
+
+func (*metaDelegate) NotifyMsg([]byte)                           {}
+func (*metaDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (*metaDelegate) LocalState(join bool) []byte                { return nil }
+func (*metaDelegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// slogWriter adapts memberlist's "[LEVEL] memberlist: message" log lines to slog.
+type slogWriter struct{ log *slog.Logger }
+
+var _ io.Writer = (*slogWriter)(nil)
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(strings.NewReader(string(p)))
+	for sc.Scan() {
+		line := sc.Text()
+		level := slog.LevelInfo
+		for tag, l := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo,
+			"[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError, "[ERROR]": slog.LevelError} {
+			if strings.HasPrefix(line, tag) {
+				level = l
+				line = strings.TrimSpace(strings.TrimPrefix(line, tag))
+				break
+			}
+		}
+		line = strings.TrimPrefix(line, "memberlist: ")
+		w.log.Log(context.Background(), level, line, "source", "memberlist")
+	}
+	return len(p), nil
+}
