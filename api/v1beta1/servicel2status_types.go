@@ -33,7 +33,24 @@ type ServiceL2StatusStatus struct {
 	// +listType=set
 	// +optional
 	IPs []string `json:"ips,omitempty"`
+	// Conditions: Announced (see ConditionAnnounced).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
+
+// ConditionAnnounced is True on a ServiceL2Status when the node answers for all the IPs it
+// was elected for; False (reason InterfaceMissing or AnnounceFailed) when some could not be
+// served on this node, with the details in the message.
+const ConditionAnnounced = "Announced"
+
+// Reasons of the Announced condition.
+const (
+	ReasonAnnounced        = "Announced"
+	ReasonInterfaceMissing = "InterfaceMissing"
+	ReasonAnnounceFailed   = "AnnounceFailed"
+)
 
 // ServiceL2Status records that one node announces (some of) a Service's LB IPs in
 // layer-2 mode. The speaker of that node creates, updates and deletes it; there is one per
