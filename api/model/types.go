@@ -23,6 +23,9 @@ type Config struct {
 	BFDProfiles map[string]*BFDProfile
 	// Communities are the alias names of Community objects, resolved to values.
 	Communities map[string]CommunityValue
+	// CommunityOwners maps each alias name in Communities to the Community object that
+	// defines it (so that a broken Community object can keep its last good aliases).
+	CommunityOwners map[string]string
 }
 
 // Range is an inclusive range of addresses of one family.
@@ -62,7 +65,8 @@ type ServiceAllocation struct {
 type L2Advertisement struct {
 	Name string
 	// Pools are the pool names this advertisement covers: the named ones plus those its
-	// selectors match. Both empty in the object means all pools.
+	// selectors match. Both empty in the object means all pools. Build resolves this to the
+	// explicit, sorted list of pool names in the Config, so an empty list covers no pool.
 	Pools []string
 	// NodeSelectors, if non-empty, restrict the announcing nodes (any one must match).
 	NodeSelectors []labels.Selector
@@ -97,11 +101,12 @@ type SecretRef struct {
 
 // BGPAdvertisement is a BGPAdvertisement, with pools and community aliases resolved.
 type BGPAdvertisement struct {
-	Name                string
+	Name string
+	// Pools are the covered pool names, resolved as in L2Advertisement.Pools.
 	Pools               []string
-	AggregationLength   int // IPv4 prefix length to announce, 32 by default
-	AggregationLengthV6 int // IPv6 prefix length to announce, 128 by default
-	LocalPref           uint32
+	AggregationLength   int    // IPv4 prefix length to announce, 32 by default
+	AggregationLengthV6 int    // IPv6 prefix length to announce, 128 by default
+	LocalPref           uint32 // 0: not set (LOCAL_PREF is not sent)
 	Communities         []CommunityValue
 	Peers               []string // peer names; empty means all peers
 	NodeSelectors       []labels.Selector
