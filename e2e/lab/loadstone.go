@@ -240,5 +240,31 @@ func (l *Lab) startLoadstone(ctx context.Context, bins map[string]string) error 
 			}
 		}
 	}
+	// A program that dies at once (bad flag, missing permission) is reported, not hidden.
+	time.Sleep(1500 * time.Millisecond)
+	for _, p := range l.State().Procs {
+		if (p.Name == "loadstone-controller" || strings.HasPrefix(p.Name, "speaker-")) && !p.Alive() {
+			_ = l.state.setMissing(p.Name, "exited right after start: "+headLines(p.Log, 2))
+		}
+	}
 	return nil
+}
+
+// headLines returns the first n non-empty lines of a file, joined by " | " (a panic or a
+// flag error says what went wrong first).
+func headLines(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, " | ") + " (log: " + path + ")"
 }

@@ -1,11 +1,383 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/loadstone-lb/loadstone/e2e/lab"
 )
 
+// walk prints each command of the lesson and what it shows.
+type walk struct {
+	l      *lab.Lab
+	cs     *kubernetes.Clientset
+	env    []string
+	notes  []string // what is missing, repeated at the end
+	step   int
+	failed int
+}
+
 func cmdWalkthrough(ctx context.Context, cfg lab.Config) error {
-	return cmdUp(ctx, cfg)
+	l, err := lab.New(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Println("== Bringing the lab up (a real cluster in network namespaces) ==")
+	if err := l.Up(ctx); err != nil {
+		return fmt.Errorf("%w\nlogs: %s/logs; remove the lab with `make lab-down`", err, l.Dir())
+	}
+	cs, err := l.AdminClient()
+	if err != nil {
+		return err
+	}
+	w := &walk{l: l, cs: cs, env: append(os.Environ(),
+		"KUBECONFIG="+l.AdminKubeconfig(),
+		"PATH="+l.K8sBin()+string(os.PathListSeparator)+os.Getenv("PATH"))}
+	for part, why := range l.State().Missing {
+		w.notes = append(w.notes, fmt.Sprintf("%s is not running: %s", part, why))
+	}
+	if _, ok := l.State().Missing["nodeagent"]; ok {
+		return errors.New("the node agent is missing, so no Pod can run: the lesson needs it")
+	}
+	err = w.run(ctx)
+	fmt.Println()
+	if len(w.notes) > 0 {
+		fmt.Println("== What is not there yet ==")
+		for _, n := range w.notes {
+			fmt.Println("  - " + strings.ReplaceAll(n, "\n", "\n    "))
+		}
+		fmt.Println()
+	}
+	printUsage(os.Stdout, l)
+	return err
+}
+
+func (w *walk) title(s string) {
+	w.step++
+	fmt.Printf("\n== %d. %s ==\n", w.step, s)
+}
+
+func (w *walk) say(format string, args ...any) { fmt.Printf("# "+format+"\n", args...) }
+
+// sh prints a command as a user would type it, runs it and prints its output.
+func (w *walk) sh(display string, argv ...string) (string, error) {
+	fmt.Printf("$ %s\n", display)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = w.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	s := out.String()
+	fmt.Print(indent(s))
+	if err != nil {
+		fmt.Printf("  (exit: %v)\n", err)
+	}
+	return s, err
+}
+
+func (w *walk) kubectl(args ...string) (string, error) {
+	shown := make([]string, len(args))
+	for i, a := range args {
+		shown[i] = a
+		if strings.ContainsAny(a, `{}" `) {
+			shown[i] = "'" + a + "'"
+		}
+	}
+	return w.sh("kubectl "+strings.Join(shown, " "), append([]string{filepath.Join(w.l.K8sBin(), "kubectl")}, args...)...)
+}
+
+// waitHTTP polls url from inside netns ns (silently) until it answers, up to d: kube-proxy
+// programs a new Service within about a second.
+func (w *walk) waitHTTP(ns, url string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "1", url).Run(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// curl runs curl inside a namespace and returns the body.
+func (w *walk) curl(ns, comment, url string) (string, error) {
+	display := fmt.Sprintf("ip netns exec %s curl -s -m 3 %s", ns, url)
+	if comment != "" {
+		display += "   # " + comment
+	}
+	return w.sh(display, "ip", "netns", "exec", ns, "curl", "-s", "-m", "3", "-w", "\n", url)
+}
+
+func indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return ""
+	}
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ") + "\n"
+}
+
+// readyEndpoints returns the ready endpoint addresses of a Service and their nodes.
+func (w *walk) readyEndpoints(ctx context.Context, svc string) (addrs []string, nodes map[string]bool, err error) {
+	list, err := w.cs.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes = map[string]bool{}
+	for _, s := range list.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready != nil && *e.Conditions.Ready {
+				addrs = append(addrs, e.Addresses...)
+				if e.NodeName != nil {
+					nodes[*e.NodeName] = true
+				}
+			}
+		}
+	}
+	sort.Strings(addrs)
+	return addrs, nodes, nil
+}
+
+// waitReady waits until svc has exactly n ready endpoints.
+func (w *walk) waitReady(ctx context.Context, svc string, n int) ([]string, map[string]bool, error) {
+	w.say("waiting until %s has %d ready endpoints ...", svc, n)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		addrs, nodes, err := w.readyEndpoints(ctx, svc)
+		if err == nil && len(addrs) == n {
+			return addrs, nodes, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("%s: %d ready endpoints after 90 s, want %d (err %v)", svc, len(addrs), n, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// podName extracts "pod=NAME" from the built-in workload's answer.
+func podName(body string) string {
+	for _, f := range strings.Fields(body) {
+		if v, ok := strings.CutPrefix(f, "pod="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (w *walk) run(ctx context.Context) error {
+	w.title("The cluster")
+	w.say("%d nodes, each a network namespace with the lab's node agent and kube-proxy (nftables mode).", len(w.l.Nodes()))
+	w.kubectl("get", "nodes", "-o", "wide")
+
+	// 1. ClusterIP.
+	w.title("A Deployment behind a ClusterIP Service")
+	w.kubectl("create", "deployment", "nginx", "--image=nginx", "--replicas=3", "--port=80")
+	if _, err := w.kubectl("rollout", "status", "deployment/nginx", "--timeout=90s"); err != nil {
+		return fmt.Errorf("deployment did not become ready")
+	}
+	w.say("the node agent runs each Pod in its own netns with a built-in HTTP server on its container ports")
+	w.kubectl("get", "pods", "-o", "wide")
+	w.kubectl("expose", "deployment", "nginx", "--port=8080", "--target-port=80")
+	if _, _, err := w.waitReady(ctx, "nginx", 3); err != nil {
+		return err
+	}
+	w.kubectl("get", "service", "nginx")
+	w.kubectl("get", "endpoints", "nginx")
+	svc, err := w.cs.CoreV1().Services("default").Get(ctx, "nginx", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	clusterIP := svc.Spec.ClusterIP
+	w.say("now curl the ClusterIP from another pod: a client pod, whose netns the node agent names deterministically")
+	w.kubectl("run", "client", "--image=busybox", "--restart=Never")
+	client, err := w.waitPodRunning(ctx, "client")
+	if err != nil {
+		return err
+	}
+	clientNS := lab.PodNetns(client)
+	w.say("waiting for kube-proxy on %s to program the Service ...", client.Spec.NodeName)
+	w.waitHTTP(clientNS, fmt.Sprintf("http://%s:8080/", clusterIP), 15*time.Second)
+	seen := map[string]bool{}
+	for i := 0; i < 4; i++ {
+		body, _ := w.curl(clientNS, "inside pod client", fmt.Sprintf("http://%s:8080/", clusterIP))
+		if p := podName(body); p != "" {
+			seen[p] = true
+		}
+	}
+	w.check(len(seen) > 0, "ClusterIP answered from %d different pods", len(seen))
+
+	// 2. Scale.
+	w.title("Scaling: the endpoints follow the ready pods")
+	w.kubectl("scale", "deployment", "nginx", "--replicas=1")
+	if _, _, err := w.waitReady(ctx, "nginx", 1); err != nil {
+		return err
+	}
+	w.kubectl("get", "endpoints", "nginx")
+	w.say("the removed pods are Terminating: they keep serving during their grace period, but are no longer endpoints")
+	w.kubectl("get", "pods", "-l", "app=nginx", "-o", "wide")
+	w.kubectl("scale", "deployment", "nginx", "--replicas=3")
+	if _, _, err := w.waitReady(ctx, "nginx", 3); err != nil {
+		return err
+	}
+	w.say("new pods, new endpoint IPs:")
+	w.kubectl("get", "endpoints", "nginx")
+
+	// 3. NodePort.
+	w.title("NodePort: every node forwards, even one without a pod")
+	w.say("scale to 2 so that one of the 3 nodes has no nginx pod")
+	w.kubectl("scale", "deployment", "nginx", "--replicas=2")
+	_, podNodes, err := w.waitReady(ctx, "nginx", 2)
+	if err != nil {
+		return err
+	}
+	w.kubectl("patch", "service", "nginx", "-p", `{"spec":{"type":"NodePort"}}`)
+	w.kubectl("get", "service", "nginx")
+	svc, err = w.cs.CoreV1().Services("default").Get(ctx, "nginx", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	nodePort := svc.Spec.Ports[0].NodePort
+	for _, n := range w.l.Nodes() {
+		w.waitHTTP(lab.ClientNS, fmt.Sprintf("http://%s:%d/", n.IP, nodePort), 15*time.Second)
+	}
+	okNodes := 0
+	for _, n := range w.l.Nodes() {
+		comment := n.Name + ", has a pod"
+		if !podNodes[n.Name] {
+			comment = n.Name + ", NO nginx pod: kube-proxy forwards to another node"
+		}
+		body, _ := w.curl(lab.ClientNS, comment, fmt.Sprintf("http://%s:%d/", n.IP, nodePort))
+		if podName(body) != "" {
+			okNodes++
+		}
+	}
+	w.check(okNodes == len(w.l.Nodes()), "NodePort answered on %d of %d nodes, from the client behind the router", okNodes, len(w.l.Nodes()))
+
+	// 4. LoadBalancer.
+	w.title("LoadBalancer: an external IP from Loadstone's pool")
+	w.kubectl("scale", "deployment", "nginx", "--replicas=3")
+	if _, _, err := w.waitReady(ctx, "nginx", 3); err != nil {
+		return err
+	}
+	w.kubectl("get", "ipaddresspools,l2advertisements")
+	w.kubectl("patch", "service", "nginx", "-p", `{"spec":{"type":"LoadBalancer"}}`)
+	w.kubectl("get", "service", "nginx")
+	w.say("waiting for Loadstone's controller to assign an EXTERNAL-IP ...")
+	wait := 30 * time.Second
+	if p, ok := w.l.Proc("loadstone-controller"); !ok || !p.Alive() {
+		wait = 5 * time.Second // no controller: say so quickly
+	}
+	ip := w.waitExternalIP(ctx, "nginx", wait)
+	w.kubectl("get", "service", "nginx")
+	if ip == "" {
+		w.note("the Service got no EXTERNAL-IP within %v (controller: %s)", wait, w.procState("loadstone-controller"))
+		return nil
+	}
+	w.say("the client reaches %s through the router; the router finds the node that answers ARP for it", ip)
+	w.waitHTTP(lab.ClientNS, fmt.Sprintf("http://%s:8080/", ip), 10*time.Second)
+	counts := map[string]int{}
+	for i := 0; i < 9; i++ {
+		body, _ := w.curl(lab.ClientNS, "", fmt.Sprintf("http://%s:8080/", ip))
+		if p := podName(body); p != "" {
+			counts[p]++
+		}
+	}
+	w.sh("ip netns exec ls-router ip neigh show "+ip, "ip", "netns", "exec", lab.RouterNS, "ip", "neigh", "show", ip)
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	if total == 0 {
+		w.note("the LoadBalancer IP %s was assigned but does not answer from the client (speaker: %s)", ip, w.procState("speaker-"+w.l.Nodes()[0].Name))
+		return nil
+	}
+	w.say("responses per pod: %v", counts)
+	w.check(len(counts) > 1, "LoadBalancer IP answered %d of 9 requests, spread over %d pods", total, len(counts))
+	return nil
+}
+
+func (w *walk) check(ok bool, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if ok {
+		fmt.Println("# OK: " + msg)
+		return
+	}
+	w.failed++
+	fmt.Println("# NOT OK: " + msg)
+	w.notes = append(w.notes, msg)
+}
+
+func (w *walk) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Println("# MISSING: " + msg)
+	w.notes = append(w.notes, msg)
+}
+
+func (w *walk) procState(name string) string {
+	if why, ok := w.l.State().Missing[name]; ok {
+		return "not running: " + why
+	}
+	for part, why := range w.l.State().Missing {
+		if strings.HasPrefix(name, part) {
+			return "not running: " + why
+		}
+	}
+	p, ok := w.l.Proc(name)
+	if !ok {
+		return "not started"
+	}
+	if !p.Alive() {
+		return "exited, see " + p.Log
+	}
+	return "running, log " + p.Log
+}
+
+func (w *walk) waitPodRunning(ctx context.Context, name string) (*corev1.Pod, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p, err := w.cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != "" {
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("pod %s not Running after 60 s", name)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// waitExternalIP polls the Service until it has an ingress IP, printing the change.
+func (w *walk) waitExternalIP(ctx context.Context, name string, d time.Duration) string {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		svc, err := w.cs.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			for _, in := range svc.Status.LoadBalancer.Ingress {
+				if in.IP != "" {
+					return in.IP
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return ""
 }
