@@ -95,8 +95,9 @@ func buggy(a netip.Addr) bool {
 }
 
 // SetPools replaces the pools. Addresses still covered by a pool stay allocated (moving to
-// the covering pool if it changed); addresses no pool covers are released, and the Services
-// that lost one are returned (sorted) so that the caller assigns them again. A
+// the covering pool if it changed); addresses no pool covers are released. The Services
+// that lost an address, or whose address now belongs to another pool, are returned
+// (sorted) so that the caller assigns them again and rewrites their pool. A
 // configuration with overlapping or malformed ranges is rejected and nothing changes.
 func (a *Allocator) SetPools(pools []*model.Pool) ([]types.NamespacedName, error) {
 	newPools := map[string]*poolState{}
@@ -151,6 +152,11 @@ func (a *Allocator) SetPools(pools []*model.Pool) ([]types.NamespacedName, error
 			a.unindexKey(ip, use.key)
 			delete(a.ips, ip)
 			continue
+		}
+		if use.pool != ps.p.Name {
+			for k := range use.users {
+				affected[k] = true // re-homed: its allocated-from-pool changes
+			}
 		}
 		use.pool = ps.p.Name
 		fs := ps.fams[familyOf(ip)]

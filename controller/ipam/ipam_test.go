@@ -254,7 +254,7 @@ func TestAssign(t *testing.T) {
 			{pools: []*model.Pool{pool("a", "10.0.0.0/30"), pool("b", "10.0.1.0/30")}},
 			{req: req("s1"), want: []string{"10.0.0.0"}, pool: "a"},
 			{req: req("s2", inPool("b")), want: []string{"10.0.1.0"}, pool: "b"},
-			{pools: []*model.Pool{pool("c", "10.0.0.0/29")}, released: []string{"default/s2"}},
+			{pools: []*model.Pool{pool("c", "10.0.0.0/29")}, released: []string{"default/s1", "default/s2"}},
 			{req: req("s1"), want: []string{"10.0.0.0"}, pool: "c"},
 			{req: req("s2", inPool("b")), err: ReasonPoolNotFound},
 			{req: req("s2"), want: []string{"10.0.0.1"}, pool: "c"},
