@@ -76,10 +76,14 @@ func (r Range) Overlaps(o Range) bool {
 	return r.First.Is4() == o.First.Is4() && r.First.Compare(o.Last) <= 0 && o.First.Compare(r.Last) <= 0
 }
 
-// String formats r as "first-last", or as a single address when First == Last.
+// String formats r as one address, as a CIDR when r is exactly one prefix, or as
+// "first-last".
 func (r Range) String() string {
 	if r.First == r.Last {
 		return r.First.String()
+	}
+	if ps := r.Prefixes(); len(ps) == 1 {
+		return ps[0].String()
 	}
 	return r.First.String() + "-" + r.Last.String()
 }
