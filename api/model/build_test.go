@@ -138,7 +138,7 @@ func TestBuildFullConfig(t *testing.T) {
 			PasswordSecret: &SecretRef{Namespace: "loadstone-system", Name: "bgp", Key: "password"}}},
 		BGPAdvertisements: map[string]*BGPAdvertisement{"to-router": {Name: "to-router", Pools: []string{"public"}, AggregationLength: 25, AggregationLengthV6: 128,
 			LocalPref: 100, Peers: []string{"router"}, Communities: []CommunityValue{{Standard: 64500<<16 | 100}, {Standard: 0xffffff01}, {Large: true, LargeVal: [3]uint32{64512, 1, 2}}}}},
-		BFDProfiles: map[string]*BFDProfile{"fast": {Name: "fast", ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 100 * time.Millisecond, DetectMultiplier: 3, MinimumTTL: 254}},
+		BFDProfiles:     map[string]*BFDProfile{"fast": {Name: "fast", ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 100 * time.Millisecond, DetectMultiplier: 3, MinimumTTL: 254}},
 		Communities:     map[string]CommunityValue{"no-export": {Standard: 0xffffff01}},
 		CommunityOwners: map[string]string{"no-export": "wk"},
 	}
@@ -325,8 +325,8 @@ func TestBuild(t *testing.T) {
 				BGPPeers:    []v1beta1.BGPPeer{peer("r", 0, "192.0.2.1", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" })},
 				BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("fast", 0)}},
 			},
-			snap: Snapshot{BGPPeers: []v1beta1.BGPPeer{peer("r", 0, "192.0.2.1", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" })}},
-			want: []Problem{{Kind: KindBGPPeer, Name: "r", Field: "spec.bfdProfile", Message: `BFDProfile "fast" does not exist`}},
+			snap:    Snapshot{BGPPeers: []v1beta1.BGPPeer{peer("r", 0, "192.0.2.1", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" })}},
+			want:    []Problem{{Kind: KindBGPPeer, Name: "r", Field: "spec.bfdProfile", Message: `BFDProfile "fast" does not exist`}},
 			inForce: map[string][]string{KindBGPPeer: {"r"}},
 			check: func(t *testing.T, cfg *Config) {
 				if got := cfg.BGPPeers["r"].BFDProfile; got != "" {
