@@ -52,11 +52,29 @@ type Conflict struct {
 // empty list means the interface holding the route to the IP.
 type Desired map[netip.Addr][]string
 
+// IPError says why an IP could not be served on an interface (Interface is empty when
+// no interface was found for it).
+type IPError struct {
+	IP        netip.Addr
+	Interface string
+	Err       error
+}
+
+func (e *IPError) Error() string {
+	if e.Interface == "" {
+		return fmt.Sprintf("ip %s: %v", e.IP, e.Err)
+	}
+	return fmt.Sprintf("ip %s on %s: %v", e.IP, e.Interface, e.Err)
+}
+
+func (e *IPError) Unwrap() error { return e.Err }
+
 // Applied is what an Apply achieved.
 type Applied struct {
 	// Interfaces maps each announced IP to the interfaces it is answered on, sorted.
 	Interfaces map[netip.Addr][]string
-	// Errors lists the IP/interface pairs that could not be served, with why.
+	// Errors lists the IP/interface pairs that could not be served, with why (*IPError),
+	// and errors not about one IP.
 	Errors []error
 }
 
@@ -150,7 +168,7 @@ func (a *Announcer) Apply(want Desired) Applied {
 			name, err := a.cfg.RouteInterface(ip)
 			if err != nil {
 				a.m.errors.WithLabelValues("route").Inc()
-				res.Errors = append(res.Errors, fmt.Errorf("ip %s: %w", ip, err))
+				res.Errors = append(res.Errors, &IPError{IP: ip, Err: err})
 				continue
 			}
 			names = []string{name}
@@ -180,7 +198,7 @@ func (a *Announcer) Apply(want Desired) Applied {
 			if err != nil {
 				a.m.errors.WithLabelValues("open").Inc()
 				for _, ip := range slices.SortedFunc(maps.Keys(ips), netip.Addr.Compare) {
-					res.Errors = append(res.Errors, fmt.Errorf("ip %s on %s: %w", ip, name, err))
+					res.Errors = append(res.Errors, &IPError{IP: ip, Interface: name, Err: err})
 				}
 				continue
 			}
@@ -301,7 +319,7 @@ func (r *responder) ensureSockets(ips map[netip.Addr]bool) []error {
 	fail := func(fam bool, err error) {
 		for ip := range ips {
 			if ip.Is6() == fam {
-				errs = append(errs, fmt.Errorf("ip %s on %s: %w", ip, r.ifi.Name, err))
+				errs = append(errs, &IPError{IP: ip, Interface: r.ifi.Name, Err: err})
 			}
 		}
 	}

@@ -1,0 +1,676 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/loadstone-lb/loadstone/api/model"
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/speaker/announce"
+	"github.com/loadstone-lb/loadstone/speaker/layer2"
+	"github.com/loadstone-lb/loadstone/speaker/members"
+)
+
+// Members is the membership view the agent reads.
+type Members interface {
+	Alive() map[string]bool
+	Degraded() bool
+	All() map[string]members.Member
+	Changes() <-chan struct{}
+}
+
+// Announcer applies the desired layer-2 state.
+type Announcer interface {
+	Apply(layer2.Desired) layer2.Applied
+	Reannounce(ips ...netip.Addr)
+}
+
+// Recorder emits Events (events.k8s.io style).
+type Recorder interface {
+	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// Event reasons.
+const (
+	EventAnnouncerChanged = "L2AnnouncerChanged"
+	EventDuplicateOwner   = "L2DuplicateOwner"
+	EventInterfaceMissing = "L2InterfaceMissing"
+	EventNoInterface      = "L2NoUsableInterface"
+	EventIPNotInPool      = "L2IPNotInPool"
+	EventAnnounceFailed   = "L2AnnounceFailed"
+)
+
+// Config configures an Agent.
+type Config struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	NodeName   string
+	// Cache serves reads and informers; Client writes ServiceL2Status objects.
+	Cache     cache.Cache
+	Client    client.Client
+	Recorder  Recorder
+	Announcer Announcer
+	// Interfaces lists this node's interface names (default: net.Interfaces).
+	Interfaces func() (map[string]bool, error)
+	// MinSyncInterval coalesces bursts of changes (default 5 ms); ResyncPeriod forces a full
+	// sync (default 30 s); HoldDown is how long a yielded IP stays withdrawn (default 3 s).
+	MinSyncInterval time.Duration
+	ResyncPeriod    time.Duration
+	HoldDown        time.Duration
+}
+
+// Agent is the layer-2 reconcile loop. It implements manager.Runnable.
+type Agent struct {
+	cfg       Config
+	log       *slog.Logger
+	m         *metrics
+	trigger   chan struct{}
+	conflicts chan layer2.Conflict
+
+	mu      sync.Mutex
+	members Members
+
+	// Loop state, owned by the loop goroutine.
+	prevCfg      *model.Config
+	prevWinners  map[netip.Addr]string
+	prevAlive    map[string]bool
+	prevProblems map[string]bool
+	lastPlan     announce.Plan
+	suppressed   map[netip.Addr]time.Time
+	lastConflict map[netip.Addr]time.Time
+}
+
+// New returns an Agent.
+func New(cfg Config) *Agent {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Interfaces == nil {
+		cfg.Interfaces = localInterfaces
+	}
+	if cfg.MinSyncInterval <= 0 {
+		cfg.MinSyncInterval = 5 * time.Millisecond
+	}
+	if cfg.ResyncPeriod <= 0 {
+		cfg.ResyncPeriod = 30 * time.Second
+	}
+	if cfg.HoldDown <= 0 {
+		cfg.HoldDown = 3 * time.Second
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeName), m: newMetrics(cfg.Registerer),
+		trigger: make(chan struct{}, 1), conflicts: make(chan layer2.Conflict, 128),
+		prevWinners: map[netip.Addr]string{}, prevAlive: map[string]bool{}, prevProblems: map[string]bool{},
+		suppressed: map[netip.Addr]time.Time{}, lastConflict: map[netip.Addr]time.Time{}}
+}
+
+// UseMembers sets the membership view (nil: degraded, Node readiness).
+func (a *Agent) UseMembers(m Members) {
+	a.mu.Lock()
+	a.members = m
+	a.mu.Unlock()
+	a.Trigger()
+}
+
+func (a *Agent) membersView() Members {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.members
+}
+
+// Trigger asks for a sync.
+func (a *Agent) Trigger() {
+	select {
+	case a.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// OnConflict queues a duplicate-owner report from the Announcer; it never blocks.
+func (a *Agent) OnConflict(c layer2.Conflict) {
+	select {
+	case a.conflicts <- c:
+	default:
+	}
+}
+
+// NeedLeaderElection: every speaker runs.
+func (a *Agent) NeedLeaderElection() bool { return false }
+
+// Start registers the watches and runs the loop until ctx ends.
+func (a *Agent) Start(ctx context.Context) error {
+	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
+		&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.ServiceL2Status{}} {
+		inf, err := a.cfg.Cache.GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("informer for %T: %w", obj, err)
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { a.Trigger() },
+			UpdateFunc: func(any, any) { a.Trigger() },
+			DeleteFunc: func(any) { a.Trigger() },
+		}); err != nil {
+			return fmt.Errorf("handler for %T: %w", obj, err)
+		}
+	}
+	if !a.cfg.Cache.WaitForCacheSync(ctx) {
+		return errors.New("cache did not sync")
+	}
+	a.Trigger()
+	resync := time.NewTicker(a.cfg.ResyncPeriod)
+	defer resync.Stop()
+	var wake <-chan time.Time
+	var memberChanges <-chan struct{}
+	last := time.Time{}
+	for {
+		if m := a.membersView(); m != nil {
+			memberChanges = m.Changes()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.trigger:
+		case <-memberChanges:
+		case <-resync.C:
+		case <-wake:
+		case c := <-a.conflicts:
+			a.handleConflict(ctx, c)
+			continue
+		}
+		if d := a.cfg.MinSyncInterval - time.Since(last); d > 0 {
+			time.Sleep(d)
+		}
+		last = time.Now()
+		next, err := a.sync(ctx)
+		wake = nil
+		if err != nil {
+			a.log.Error("layer-2 sync failed; retrying", "err", err)
+			next = time.Second
+		}
+		if next > 0 {
+			wake = time.After(next)
+		}
+	}
+}
+
+// sync runs one observe/compute/apply/report round. It returns when to run again (0:
+// only on change).
+func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	snap, err := a.observe(ctx)
+	if err != nil {
+		a.m.syncs.WithLabelValues("error").Observe(time.Since(start).Seconds())
+		return 0, err
+	}
+	plan := announce.Compute(snap)
+	a.lastPlan = plan
+	desired := layer2.Desired(plan.Desired())
+	var next time.Duration
+	now := time.Now()
+	for ip, until := range a.suppressed {
+		if now.After(until) {
+			delete(a.suppressed, ip)
+			continue
+		}
+		if _, ok := desired[ip]; ok {
+			delete(desired, ip)
+			if d := until.Sub(now); next == 0 || d < next {
+				next = d
+			}
+		}
+	}
+	applied := a.cfg.Announcer.Apply(desired)
+	for _, err := range applied.Errors {
+		a.log.Warn("announce failed", "err", err)
+	}
+	// A member that (re)appeared may have answered for our IPs meanwhile (a healed
+	// partition): one gratuitous round puts the network back on the elected node.
+	gained := false
+	for n := range snap.Alive {
+		if !a.prevAlive[n] && n != a.cfg.NodeName {
+			gained = true
+		}
+	}
+	if gained && len(a.prevAlive) > 0 {
+		a.cfg.Announcer.Reannounce()
+	}
+	a.prevAlive = snap.Alive
+
+	a.m.degraded.Set(b2f(snap.Degraded))
+	a.m.problems.Set(float64(len(plan.Problems)))
+	a.m.elected.Set(float64(len(plan.Own)))
+	a.events(ctx, plan, applied)
+	err = a.status(ctx, plan, applied, desired)
+	res := "ok"
+	if err != nil {
+		res = "error"
+	}
+	a.m.syncs.WithLabelValues(res).Observe(time.Since(start).Seconds())
+	return next, err
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// observe builds the compute input from the cache and the membership view.
+func (a *Agent) observe(ctx context.Context) (announce.Snapshot, error) {
+	var pools v1beta1.IPAddressPoolList
+	var ads v1beta1.L2AdvertisementList
+	var svcs corev1.ServiceList
+	var slices_ discoveryv1.EndpointSliceList
+	var nodes corev1.NodeList
+	for _, l := range []client.ObjectList{&pools, &ads, &svcs, &slices_, &nodes} {
+		if err := a.cfg.Cache.List(ctx, l); err != nil {
+			return announce.Snapshot{}, fmt.Errorf("list %T: %w", l, err)
+		}
+	}
+	cfg, problems := model.Build(model.Snapshot{Pools: pools.Items, L2Advertisements: ads.Items, Previous: a.prevCfg})
+	for _, p := range problems {
+		// The controller owns the conditions of configuration objects; log at debug.
+		a.log.Debug("configuration problem", "problem", p.String())
+	}
+	a.prevCfg = cfg
+
+	snap := announce.Snapshot{Self: a.cfg.NodeName, Config: cfg, ExcludeLabel: v1beta1.LabelExcludeFromLB}
+	if ifs, err := a.cfg.Interfaces(); err == nil {
+		snap.Interfaces = ifs
+	} else {
+		a.log.Warn("listing interfaces failed; not checking advertisement interfaces", "err", err)
+	}
+	m := a.membersView()
+	if m == nil || m.Degraded() {
+		snap.Degraded = true
+		snap.Alive = map[string]bool{}
+	} else {
+		snap.Alive = m.Alive()
+	}
+	for _, n := range nodes.Items {
+		snap.Nodes = append(snap.Nodes, announce.Node{Name: n.Name, Labels: n.Labels, Ready: nodeReady(&n)})
+	}
+	eps := map[types.NamespacedName][]discoveryv1.EndpointSlice{}
+	for _, s := range slices_.Items {
+		name := s.Labels[discoveryv1.LabelServiceName]
+		if name == "" {
+			continue
+		}
+		k := types.NamespacedName{Namespace: s.Namespace, Name: name}
+		eps[k] = append(eps[k], s)
+	}
+	for _, s := range svcs.Items {
+		if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			continue
+		}
+		if c := s.Spec.LoadBalancerClass; c != nil && *c != v1beta1.LoadBalancerClass {
+			continue
+		}
+		k := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
+		svc := announce.Service{Key: k, Pool: s.Annotations[v1beta1.AnnotationAllocatedFromPool],
+			LocalTraffic: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+			ReadyNodes:   map[string]bool{}}
+		for _, ing := range s.Status.LoadBalancer.Ingress {
+			if ip, err := netip.ParseAddr(ing.IP); err == nil {
+				svc.IPs = append(svc.IPs, ip.Unmap())
+			}
+		}
+		if len(svc.IPs) == 0 {
+			continue
+		}
+		for _, es := range eps[k] {
+			for _, e := range es.Endpoints {
+				if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+					continue
+				}
+				svc.HasReadyEndpoint = true
+				if e.NodeName != nil {
+					svc.ReadyNodes[*e.NodeName] = true
+				}
+			}
+		}
+		snap.Services = append(snap.Services, svc)
+	}
+	return snap, nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func localInterfaces() (map[string]bool, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, i := range ifs {
+		out[i.Name] = true
+	}
+	return out, nil
+}
+
+// events emits announcer-change and problem Events (each problem once while it lasts).
+func (a *Agent) events(ctx context.Context, plan announce.Plan, applied layer2.Applied) {
+	self := a.cfg.NodeName
+	winners := map[netip.Addr]string{}
+	for ip, e := range plan.Elections {
+		winners[ip] = e.Result.Winner
+		prev, seen := a.prevWinners[ip]
+		if seen && prev == e.Result.Winner {
+			continue
+		}
+		switch {
+		case e.Result.Winner == self:
+			if _, ok := applied.Interfaces[ip]; !ok {
+				continue
+			}
+			was := prev
+			if was == "" {
+				was = "none"
+			}
+			for _, k := range e.Services {
+				a.serviceEvent(ctx, k, corev1.EventTypeNormal, EventAnnouncerChanged, "Announce",
+					"node %s announces %s on %s (previously: %s)", self, ip, strings.Join(applied.Interfaces[ip], ","), was)
+			}
+		case prev == self:
+			now := e.Result.Winner
+			if now == "" {
+				now = "none (" + e.Result.Status.String() + ")"
+			}
+			for _, k := range e.Services {
+				a.serviceEvent(ctx, k, corev1.EventTypeNormal, EventAnnouncerChanged, "Withdraw",
+					"node %s stopped announcing %s; now: %s", self, ip, now)
+			}
+		}
+	}
+	a.prevWinners = winners
+
+	current := map[string]bool{}
+	for _, p := range plan.Problems {
+		key := fmt.Sprintf("%d/%s/%s/%s", p.Kind, p.Advertisement, p.Interface, p.IP)
+		current[key] = true
+		if a.prevProblems[key] {
+			continue
+		}
+		switch p.Kind {
+		case announce.InterfaceMissing:
+			msg := fmt.Sprintf("L2Advertisement %s names interface %q, which node %s does not have; %s is announced on its other interfaces", p.Advertisement, p.Interface, a.cfg.NodeName, p.IP)
+			var ad v1beta1.L2Advertisement
+			if err := a.cfg.Cache.Get(ctx, client.ObjectKey{Name: p.Advertisement}, &ad); err == nil {
+				a.cfg.Recorder.Eventf(&ad, nil, corev1.EventTypeWarning, EventInterfaceMissing, "Announce", "%s", msg)
+			}
+			for _, k := range p.Services {
+				a.serviceEvent(ctx, k, corev1.EventTypeWarning, EventInterfaceMissing, "Announce", "%s", msg)
+			}
+		case announce.NoUsableInterface:
+			for _, k := range p.Services {
+				a.serviceEvent(ctx, k, corev1.EventTypeWarning, EventNoInterface, "Announce",
+					"node %s is elected for %s but has none of the interfaces its L2Advertisements name; not announced", a.cfg.NodeName, p.IP)
+			}
+		case announce.IPNotInPool:
+			for _, k := range p.Services {
+				a.serviceEvent(ctx, k, corev1.EventTypeWarning, EventIPNotInPool, "Announce",
+					"%s belongs to no IPAddressPool; not announced", p.IP)
+			}
+		}
+	}
+	a.prevProblems = current
+}
+
+func (a *Agent) serviceEvent(ctx context.Context, k types.NamespacedName, typ, reason, action, format string, args ...any) {
+	var svc corev1.Service
+	if err := a.cfg.Cache.Get(ctx, k, &svc); err != nil {
+		return
+	}
+	a.cfg.Recorder.Eventf(&svc, nil, typ, reason, action, format, args...)
+}
+
+// StatusName is the name of the ServiceL2Status of (service, node).
+func StatusName(service, node string) string {
+	h := sha256.Sum256([]byte(node))
+	return service + "-" + hex.EncodeToString(h[:5])
+}
+
+// status reconciles this node's ServiceL2Status objects, and deletes another node's
+// object for a Service whose IPs this node has taken over.
+func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.Applied, desired layer2.Desired) error {
+	self := a.cfg.NodeName
+	type want struct {
+		ips, ifaces []string
+		failed      []string
+		missing     bool
+	}
+	wants := map[types.NamespacedName]*want{}
+	get := func(k types.NamespacedName) *want {
+		if wants[k] == nil {
+			wants[k] = &want{}
+		}
+		return wants[k]
+	}
+	errsByIP := map[netip.Addr][]string{}
+	for _, err := range applied.Errors {
+		var ipErr *layer2.IPError
+		if errors.As(err, &ipErr) {
+			errsByIP[ipErr.IP] = append(errsByIP[ipErr.IP], err.Error())
+		}
+	}
+	for _, o := range plan.Own {
+		if _, ok := desired[o.IP]; !ok {
+			continue // yielded for now
+		}
+		for _, k := range o.Services {
+			w := get(k)
+			if ifs, ok := applied.Interfaces[o.IP]; ok {
+				w.ips = append(w.ips, o.IP.String())
+				w.ifaces = append(w.ifaces, ifs...)
+			}
+			w.failed = append(w.failed, errsByIP[o.IP]...)
+		}
+	}
+	for _, p := range plan.Problems {
+		if p.Kind == announce.NoUsableInterface {
+			for _, k := range p.Services {
+				w := get(k)
+				w.missing = true
+				w.failed = append(w.failed, fmt.Sprintf("%s: none of the named interfaces exists on this node", p.IP))
+			}
+		}
+	}
+
+	var existing v1beta1.ServiceL2StatusList
+	if err := a.cfg.Cache.List(ctx, &existing); err != nil {
+		return fmt.Errorf("list ServiceL2Status: %w", err)
+	}
+	var errs []error
+	mine := map[types.NamespacedName]*v1beta1.ServiceL2Status{}
+	for i := range existing.Items {
+		st := &existing.Items[i]
+		k := types.NamespacedName{Namespace: st.Namespace, Name: st.Labels[v1beta1.LabelStatusService]}
+		if st.Labels[v1beta1.LabelStatusNode] == self {
+			if _, ok := wants[k]; !ok {
+				if err := a.cfg.Client.Delete(ctx, st); err != nil && !apierrors.IsNotFound(err) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			mine[k] = st
+			continue
+		}
+		// Another node's object: delete it when every IP it lists is elected to us.
+		w, ok := wants[k]
+		if !ok || len(w.ips) == 0 || len(st.Status.IPs) == 0 {
+			continue
+		}
+		all := true
+		for _, ip := range st.Status.IPs {
+			if !slices.Contains(w.ips, ip) {
+				all = false
+			}
+		}
+		if all {
+			if err := a.cfg.Client.Delete(ctx, st); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(wants), func(x, y types.NamespacedName) int { return strings.Compare(x.String(), y.String()) }) {
+		w := wants[k]
+		slices.Sort(w.ips)
+		w.ips = slices.Compact(w.ips)
+		slices.Sort(w.ifaces)
+		w.ifaces = slices.Compact(w.ifaces)
+		cond := metav1.Condition{Type: v1beta1.ConditionAnnounced, Status: metav1.ConditionTrue,
+			Reason: v1beta1.ReasonAnnounced, Message: "answering ARP/NDP"}
+		if len(w.failed) > 0 {
+			cond.Status = metav1.ConditionFalse
+			cond.Reason = v1beta1.ReasonAnnounceFailed
+			if w.missing {
+				cond.Reason = v1beta1.ReasonInterfaceMissing
+			}
+			cond.Message = strings.Join(w.failed, "; ")
+		}
+		st := mine[k]
+		if st == nil {
+			var svc corev1.Service
+			if err := a.cfg.Cache.Get(ctx, k, &svc); err != nil {
+				continue // the Service is gone; its next sync drops it
+			}
+			st = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
+				Namespace: k.Namespace, Name: StatusName(k.Name, self),
+				Labels:          map[string]string{v1beta1.LabelStatusNode: self, v1beta1.LabelStatusService: k.Name},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID}},
+			}}
+			if err := a.cfg.Client.Create(ctx, st); err != nil && !apierrors.IsAlreadyExists(err) {
+				errs = append(errs, fmt.Errorf("create status of %s: %w", k, err))
+				continue
+			} else if apierrors.IsAlreadyExists(err) {
+				if err := a.cfg.Client.Get(ctx, client.ObjectKeyFromObject(st), st); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+		}
+		next := st.DeepCopy()
+		next.Status.Node, next.Status.ServiceName = self, k.Name
+		next.Status.IPs, next.Status.Interfaces = w.ips, w.ifaces
+		meta.SetStatusCondition(&next.Status.Conditions, cond)
+		if statusEqual(st.Status, next.Status) {
+			continue
+		}
+		if err := a.cfg.Client.Status().Update(ctx, next); err != nil {
+			errs = append(errs, fmt.Errorf("update status of %s: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {
+	if a.Node != b.Node || a.ServiceName != b.ServiceName || !slices.Equal(a.IPs, b.IPs) || !slices.Equal(a.Interfaces, b.Interfaces) || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message {
+			return false
+		}
+	}
+	return true
+}
+
+// handleConflict applies the duplicate-owner tie-break (announce.ResolveConflict).
+func (a *Agent) handleConflict(ctx context.Context, c layer2.Conflict) {
+	now := time.Now()
+	if t, ok := a.lastConflict[c.IP]; ok && now.Sub(t) < time.Second {
+		return // one decision per IP per second; the layer2 metric counts every packet
+	}
+	a.lastConflict[c.IP] = now
+	other := ""
+	if m := a.membersView(); m != nil {
+		other = macOwner(m.All(), c.Theirs)
+	}
+	e, owned := a.lastPlan.Elections[c.IP]
+	action := announce.ResolveConflict(a.cfg.NodeName, other, c.IP)
+	a.m.conflicts.WithLabelValues(action.String()).Inc()
+	otherName := other
+	if otherName == "" {
+		otherName = "a host that is not a speaker"
+	}
+	a.log.Warn("duplicate owner", "ip", c.IP, "iface", c.Interface, "ourMAC", c.Ours.String(),
+		"theirMAC", c.Theirs.String(), "peer", otherName, "action", action.String())
+	if owned {
+		for _, k := range e.Services {
+			a.serviceEvent(ctx, k, corev1.EventTypeWarning, EventDuplicateOwner, action.String(),
+				"%s is answered by node %s (%s) and by %s (%s) on %s; tie-break: node %s %s",
+				c.IP, a.cfg.NodeName, c.Ours, otherName, c.Theirs, c.Interface, a.cfg.NodeName, strings.ToLower(action.String())+"s")
+		}
+	}
+	switch action {
+	case announce.Defend:
+		a.cfg.Announcer.Reannounce(c.IP)
+	case announce.Yield:
+		a.suppressed[c.IP] = now.Add(a.cfg.HoldDown)
+		a.Trigger()
+	}
+}
+
+// macOwner finds the speaker whose member metadata lists mac.
+func macOwner(all map[string]members.Member, mac net.HardwareAddr) string {
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		for _, m := range DecodeMACs(all[name].Meta) {
+			if m.String() == mac.String() {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// EncodeMACs packs Ethernet addresses (6 bytes each, at most 80) for member metadata.
+func EncodeMACs(macs []net.HardwareAddr) []byte {
+	var b []byte
+	for _, m := range macs {
+		if len(m) == 6 && len(b) < 80*6 {
+			b = append(b, m...)
+		}
+	}
+	return b
+}
+
+// DecodeMACs unpacks EncodeMACs.
+func DecodeMACs(b []byte) []net.HardwareAddr {
+	var out []net.HardwareAddr
+	for len(b) >= 6 {
+		out = append(out, net.HardwareAddr(slices.Clone(b[:6])))
+		b = b[6:]
+	}
+	return out
+}

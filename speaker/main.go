@@ -1,0 +1,129 @@
+// Command speaker is Loadstone's per-node agent. In layer-2 mode it joins the speakers'
+// memberlist, elects one node per LB IP, and answers ARP/NDP for the IPs this node won.
+// main only parses flags and wires packages together; see speaker/agent and docs/speaker.md.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/speaker/agent"
+	"github.com/loadstone-lb/loadstone/speaker/layer2"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadstone-speaker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		kubeconfig  = flag.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
+		nodeName    = flag.String("node-name", os.Getenv("NODE_NAME"), "name of this node's Node object (required; default $NODE_NAME)")
+		namespace   = flag.String("namespace", "loadstone-system", "namespace of the memberlist Secret")
+		secretName  = flag.String("secret-name", agent.DefaultSecretName, "Secret holding the memberlist gossip key (data key \"key\", 16/24/32 bytes)")
+		mlBind      = flag.String("memberlist-bind-addr", "", "memberlist bind address (default all; the Node's InternalIP is advertised)")
+		mlPort      = flag.Int("memberlist-port", 7946, "memberlist TCP and UDP port")
+		metricsAddr = flag.String("metrics-bind-address", ":7572", "address of the Prometheus metrics endpoint (0 disables it)")
+		probeAddr   = flag.String("health-probe-bind-address", ":7573", "address of the /healthz and /readyz endpoints (0 disables it)")
+		verbose     = flag.Bool("v", false, "debug logs")
+	)
+	flag.Parse()
+	if *nodeName == "" {
+		return errors.New("--node-name is required")
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	slogger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", *nodeName)
+	ctrl.SetLogger(logr.FromSlogHandler(slogger.Handler()))
+
+	cfg, err := restConfig(*kubeconfig)
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1beta1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 logr.FromSlogHandler(slogger.Handler()),
+		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress: *probeAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	reg := ctrlmetrics.Registry
+
+	var ag *agent.Agent
+	ann := layer2.New(layer2.Config{
+		Logger:     slogger.With("subsystem", "layer2"),
+		Registerer: reg,
+		OnConflict: func(c layer2.Conflict) { ag.OnConflict(c) },
+	})
+	ag = agent.New(agent.Config{
+		Logger:     slogger.With("subsystem", "agent"),
+		Registerer: reg,
+		NodeName:   *nodeName,
+		Cache:      mgr.GetCache(),
+		Client:     mgr.GetClient(),
+		Recorder:   mgr.GetEventRecorder("loadstone-speaker"),
+		Announcer:  ann,
+	})
+	if err := mgr.Add(ag); err != nil {
+		return err
+	}
+	// On SIGTERM the membership runnable leaves memberlist first (peers take over at
+	// once), then the announcer stops answering.
+	if err := mgr.Add(ag.Membership(agent.MembershipConfig{
+		Logger:     slogger.With("subsystem", "members"),
+		Registerer: reg,
+		NodeName:   *nodeName,
+		APIReader:  mgr.GetAPIReader(),
+		Cache:      mgr.GetCache(),
+		Namespace:  *namespace,
+		SecretName: *secretName,
+		BindAddr:   *mlBind,
+		Port:       *mlPort,
+		AfterLeave: ann.Close,
+	})); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return ctrl.GetConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}
