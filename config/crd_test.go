@@ -13,11 +13,14 @@ import (
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/loadstone-lb/loadstone/api/model"
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/internal/testenv"
 )
@@ -132,6 +135,10 @@ func TestCRDs(t *testing.T) {
 		}
 	})
 
+	t.Run("conditions go through the status subresource", func(t *testing.T) {
+		testConditions(ctx, t, c)
+	})
+
 	t.Run("range order rule agrees with netip", func(t *testing.T) {
 		testRangeOrder(ctx, t, c)
 	})
@@ -193,6 +200,40 @@ func testDefaults(ctx context.Context, t *testing.T, c client.Client) {
 	}
 	if got.Status.IPv4Assigned != 1 {
 		t.Errorf("a spec update changed status: ipv4Assigned=%d, want 1", got.Status.IPv4Assigned)
+	}
+}
+
+// testConditions writes a Valid condition (as the controller does, from api/model) to every
+// kind that has a status, and reads it back; a spec update must not touch it.
+func testConditions(ctx context.Context, t *testing.T, c client.Client) {
+	l2 := &v1beta1.L2Advertisement{}
+	peer := &v1beta1.BGPPeer{Spec: v1beta1.BGPPeerSpec{MyASN: 64512, PeerASN: 64500, PeerAddress: "192.0.2.253"}}
+	adv := &v1beta1.BGPAdvertisement{}
+	comm := &v1beta1.Community{Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "cond", Value: "64500:7"}}}}
+	conds := map[client.Object]*[]metav1.Condition{
+		l2: &l2.Status.Conditions, peer: &peer.Status.Conditions, adv: &adv.Status.Conditions, comm: &comm.Status.Conditions,
+	}
+	for o, list := range conds {
+		o.SetName("conditions")
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("create %T: %v", o, err)
+		}
+		cond := model.ValidCondition(nil, []model.Problem{{Kind: "X", Name: "conditions", Message: "broken on purpose"}}, "X", "conditions", o.GetGeneration())
+		cond.LastTransitionTime = metav1.Now()
+		meta.SetStatusCondition(list, cond)
+		if err := c.Status().Update(ctx, o); err != nil {
+			t.Fatalf("status update %T: %v", o, err)
+		}
+		if err := c.Update(ctx, o); err != nil { // a spec write carrying the same status
+			t.Fatalf("update %T: %v", o, err)
+		}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
+			t.Fatal(err)
+		}
+		got := meta.FindStatusCondition(*list, v1beta1.ConditionValid)
+		if got == nil || got.Status != metav1.ConditionFalse || got.Reason != v1beta1.ReasonInvalid || !strings.Contains(got.Message, "broken on purpose") {
+			t.Errorf("%T: Valid condition read back as %+v", o, got)
+		}
 	}
 }
 
