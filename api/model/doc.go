@@ -7,4 +7,25 @@
 // their view of the configuration with it, so they agree on what is valid. An object that
 // fails validation keeps its last good version (when there is one) so that a typo never
 // withdraws live IPs; its problems are returned per object, for conditions and Events.
+//
+// Data flow:
+//
+//	Snapshot{objects..., Previous: last Config} --Build--> (*Config, []Problem)
+//	ValidCondition(cfg, problems, kind, name, generation) --> the object's Valid condition
+//
+// Decisions (the details are on Build):
+//   - Conflicts are blamed on the object that changed (its current spec differs from its
+//     version in Previous), then on the newer one (creationTimestamp), then on the name
+//     that sorts last. Editing an object never knocks out another one that was working.
+//   - Two BGPPeers are duplicates when peerAddress and peerPort are equal and they may
+//     run on the same node: either has no nodeSelectors, or both have the same ones.
+//   - A reference must resolve to an object in the resulting Config, so every name the
+//     Config holds resolves within it. "All pools" (an advertisement with neither
+//     ipAddressPools nor selectors) is expanded to the explicit list of pool names.
+//   - Defaults the CRD leaves to the model: peerPort 179, holdTime 90s, keepaliveTime a
+//     third of holdTime, connectTime 10s, BFD 300 ms x 3 with minimum TTL 254,
+//     aggregation lengths 32 and 128.
+//
+// ParseAddresses and ParseCommunity are the one place where pool entries and community
+// values are parsed; other packages use them rather than parsing on their own.
 package model
