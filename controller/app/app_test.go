@@ -196,7 +196,7 @@ func TestPoolChanges(t *testing.T) {
 		cond := validCond(p)
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == v1beta1.ReasonInvalid, fmt.Sprintf("%+v", cond)
 	})
-	waitEvent(t, c, "default", "b", "InvalidConfiguration", "overlaps pool")
+	waitEvent(t, c, "default", "b", "InvalidConfiguration", "overlaps")
 	// Pool a changed to overlap pool c: a's last good version stays in force.
 	updatePool(t, c, "a", func(p *v1beta1.IPAddressPool) { p.Spec.Addresses = []string{"203.0.113.64/29"} })
 	waitPoolStatus(t, c, "a", func(p *v1beta1.IPAddressPool) (bool, string) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -64,17 +63,10 @@ type Reconciler struct {
 	trigger chan struct{}
 
 	mu       sync.Mutex
-	lastGood map[string]*model.Pool // per pool: its last valid version
-	inForce  map[string]inForce     // per pool: what the allocator uses
+	prev     *model.Config // what the previous Build put in force
 	conds    map[string]metav1.Condition
 	problems map[string]string // last reported problem per pool, for Event deduplication
 	written  map[string]v1beta1.IPAddressPoolStatus
-}
-
-type inForce struct {
-	pool       *model.Pool
-	generation int64
-	created    metav1.Time
 }
 
 // singleton is the one reconcile key of the configuration.
@@ -88,8 +80,6 @@ func New(opts Options) *Reconciler {
 	return &Reconciler{
 		opts:     opts,
 		trigger:  make(chan struct{}, 1),
-		lastGood: map[string]*model.Pool{},
-		inForce:  map[string]inForce{},
 		conds:    map[string]metav1.Condition{},
 		problems: map[string]string{},
 		written:  map[string]v1beta1.IPAddressPoolStatus{},
@@ -131,32 +121,31 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		return reconcile.Result{}, err
 	}
 	r.mu.Lock()
-	set, conds, broken := r.compute(list.Items)
+	prev := r.prev
 	r.mu.Unlock()
-	pools := make([]*model.Pool, 0, len(set))
-	for _, f := range set {
-		pools = append(pools, f.pool)
+	// Only pools: the controller needs nothing else, and pools reference no other kind.
+	cfg, problems := model.Build(model.Snapshot{Pools: list.Items, Previous: prev})
+	pools := make([]*model.Pool, 0, len(cfg.Pools))
+	for _, p := range cfg.Pools {
+		pools = append(pools, p)
 	}
+	slices.SortFunc(pools, func(a, b *model.Pool) int { return cmp.Compare(a.Name, b.Name) })
 	if err := r.opts.Allocator.SetPools(pools); err != nil {
-		// compute rejects overlaps, so this is a bug; keep what is in force.
+		// Build never puts overlapping pools in force, so this is a bug; keep what is in force.
 		return reconcile.Result{}, fmt.Errorf("apply pools: %w", err)
 	}
-	r.mu.Lock()
-	r.inForce, r.conds = set, conds
-	for name, f := range set {
-		if c := conds[name]; c.Status == metav1.ConditionTrue {
-			r.lastGood[name] = f.pool
-		}
-	}
-	for name := range r.lastGood {
-		if _, ok := conds[name]; !ok {
-			delete(r.lastGood, name) // the object is gone
-		}
-	}
+	conds := map[string]metav1.Condition{}
 	var events []*v1beta1.IPAddressPool
+	r.mu.Lock()
+	r.prev = cfg
 	for i := range list.Items {
 		p := &list.Items[i]
-		msg := broken[p.Name]
+		c := model.ValidCondition(cfg, problems, model.KindIPAddressPool, p.Name, p.Generation)
+		conds[p.Name] = c
+		msg := ""
+		if c.Status != metav1.ConditionTrue {
+			msg = c.Message
+		}
 		if msg != "" && r.problems[p.Name] != msg {
 			events = append(events, p)
 		}
@@ -166,6 +155,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			r.problems[p.Name] = msg
 		}
 	}
+	r.conds = conds
 	r.mu.Unlock()
 	for _, p := range events {
 		c := conds[p.Name]
@@ -174,71 +164,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	}
 	r.UsageChanged()
 	return reconcile.Result{}, nil
-}
-
-// compute decides which version of every pool is in force and its Valid condition.
-// broken maps a pool to its problem.
-func (r *Reconciler) compute(items []v1beta1.IPAddressPool) (set map[string]inForce, conds map[string]metav1.Condition, broken map[string]string) {
-	set = map[string]inForce{}
-	conds = map[string]metav1.Condition{}
-	broken = map[string]string{}
-	type cand struct {
-		obj     *v1beta1.IPAddressPool
-		pool    *model.Pool // the current spec, if valid on its own
-		current bool        // the current spec is what is in force already
-	}
-	cands := make([]cand, 0, len(items))
-	for i := range items {
-		p := &items[i]
-		m, err := convert(p)
-		if err != nil {
-			broken[p.Name] = err.Error()
-		}
-		f, ok := r.inForce[p.Name]
-		cands = append(cands, cand{obj: p, pool: m, current: ok && m != nil && f.generation == p.Generation && reflect.DeepEqual(f.pool, m)})
-	}
-	// Pools already in force win overlaps, then older ones, then by name.
-	slices.SortFunc(cands, func(a, b cand) int {
-		if a.current != b.current {
-			if a.current {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(a.obj.CreationTimestamp.Compare(b.obj.CreationTimestamp.Time), cmp.Compare(a.obj.Name, b.obj.Name))
-	})
-	accept := func(m *model.Pool) (string, bool) {
-		for name, f := range set {
-			if at, bad := overlaps(m, f.pool); bad {
-				return fmt.Sprintf("overlaps pool %q at %s", name, at), false
-			}
-		}
-		return "", true
-	}
-	for _, c := range cands {
-		name := c.obj.Name
-		if c.pool != nil {
-			if why, ok := accept(c.pool); ok {
-				set[name] = inForce{pool: c.pool, generation: c.obj.Generation, created: c.obj.CreationTimestamp}
-				conds[name] = metav1.Condition{Type: v1beta1.ConditionValid, Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid,
-					Message: "in force", ObservedGeneration: c.obj.Generation}
-				continue
-			} else {
-				broken[name] = why
-			}
-		}
-		cond := metav1.Condition{Type: v1beta1.ConditionValid, Status: metav1.ConditionFalse, Reason: v1beta1.ReasonInvalid,
-			Message: broken[name] + "; the pool is not in force", ObservedGeneration: c.obj.Generation}
-		if old := r.lastGood[name]; old != nil {
-			if _, ok := accept(old); ok {
-				set[name] = inForce{pool: old, generation: -1, created: c.obj.CreationTimestamp}
-				cond.Reason = v1beta1.ReasonLastGoodInForce
-				cond.Message = broken[name] + "; the last good version stays in force"
-			}
-		}
-		conds[name] = cond
-	}
-	return set, conds, broken
 }
 
 // runStatus is the leader-only status writer: it wakes on UsageChanged, waits out the
