@@ -88,6 +88,7 @@ type BGPAdvertisementStatus struct {
 // +kubebuilder:printcolumn:name="Communities",type=string,JSONPath=`.spec.communities`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
 // +kubebuilder:printcolumn:name="Local Pref",type=integer,JSONPath=`.spec.localPref`,priority=1
+// +kubebuilder:printcolumn:name="Pool Selectors",type=string,JSONPath=`.spec.ipAddressPoolSelectors`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BGPAdvertisement struct {
 	metav1.TypeMeta   `json:",inline"`
