@@ -71,3 +71,9 @@ func hasMainPackage(dir string) bool {
 	}
 	return false
 }
+
+// HasMainPackage reports whether the repository has a main package at pkg ("./speaker").
+func HasMainPackage(repo, pkg string) bool { return hasMainPackage(filepath.Join(repo, pkg)) }
+
+// RepoRoot returns the repository the lab builds from.
+func (l *Lab) RepoRoot() string { return l.cfg.RepoRoot }

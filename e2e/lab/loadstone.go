@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,12 +48,6 @@ rules:
 - apiGroups: [loadstone.io]
   resources: ["*"]
   verbs: [get, list, watch, update, patch]
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [configmaps, secrets]
-  verbs: [get, list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -86,12 +82,6 @@ rules:
 - apiGroups: [loadstone.io]
   resources: ["*"]
   verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, list, watch, create, update, patch]
-- apiGroups: [""]
-  resources: [configmaps, secrets]
-  verbs: [get, list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -100,6 +90,62 @@ metadata:
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
+  name: loadstone-lab-speaker
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: Group
+  name: loadstone:speakers
+---
+# In loadstone-system only: the controller's leader-election Lease, the speakers'
+# memberlist key Secret.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: loadstone-lab-controller
+  namespace: loadstone-system
+rules:
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: loadstone-lab-controller
+  namespace: loadstone-system
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: loadstone-lab-controller
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: loadstone:controller
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: loadstone-lab-speaker
+  namespace: loadstone-system
+rules:
+- apiGroups: [""]
+  resources: [secrets, configmaps]
+  verbs: [get, list, watch]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, watch, create, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: loadstone-lab-speaker
+  namespace: loadstone-system
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
   name: loadstone-lab-speaker
 subjects:
 - apiGroup: rbac.authorization.k8s.io
@@ -154,6 +200,9 @@ func (l *Lab) bootstrap(ctx context.Context) error {
 	}
 	if last != nil {
 		return last
+	}
+	if err := a.Apply(ctx, []byte(memberlistSecret())); err != nil {
+		return fmt.Errorf("memberlist secret: %w", err)
 	}
 	if n, err := a.ApplyCRDs(ctx, l.CRDDir()); err != nil {
 		return fmt.Errorf("CRDs: %w", err)
@@ -267,4 +316,21 @@ func headLines(path string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, " | ") + " (log: " + path + ")"
+}
+
+// MemberlistSecret is the Secret (in LoadstoneNamespace) with the speakers' gossip key.
+const MemberlistSecret = "loadstone-memberlist"
+
+// memberlistSecret returns the Secret with a fresh random 32-byte gossip key.
+func memberlistSecret() string {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: %s
+  namespace: %s
+data:
+  key: %s
+`, MemberlistSecret, LoadstoneNamespace, base64.StdEncoding.EncodeToString(key))
 }
