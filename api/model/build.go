@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -73,6 +74,7 @@ func Build(s Snapshot) (*Config, []Problem) {
 	if b.prev == nil {
 		b.prev = &Config{}
 	}
+	b.minBits = map[string][2]minPrefix{}
 	b.bfdProfiles(s.BFDProfiles)
 	b.communities(s.Communities)
 	b.pools(s.Pools)
@@ -101,6 +103,33 @@ type builder struct {
 	prev     *Config
 	cfg      *Config
 	problems []Problem
+	// minBits holds, per pool in force, the shortest prefix length among its IPv4 and its
+	// IPv6 prefixes (with the prefix), for the aggregation length check.
+	minBits map[string][2]minPrefix
+	// allPools is the sorted names of the pools in force, once they are decided.
+	allPools []string
+}
+
+type minPrefix struct {
+	bits   int          // the shortest prefix length
+	prefix netip.Prefix // a prefix of that length
+	ok     bool         // the pool has addresses of the family
+}
+
+func minPrefixBits(p *Pool) [2]minPrefix {
+	var out [2]minPrefix
+	for _, r := range p.Ranges {
+		fam := 0
+		if r.First.Is6() {
+			fam = 1
+		}
+		for _, pfx := range r.Prefixes() {
+			if !out[fam].ok || pfx.Bits() < out[fam].bits {
+				out[fam] = minPrefix{bits: pfx.Bits(), prefix: pfx, ok: true}
+			}
+		}
+	}
+	return out
 }
 
 // candidate is one object in conflict-resolution order.
@@ -215,13 +244,19 @@ func (b *builder) pools(objs []v1beta1.IPAddressPool) {
 		cands = append(cands, c)
 	}
 	order(cands)
+	// accepted holds the ranges in force, sorted by First; they never overlap, so the only
+	// one that can overlap a range r is the last one starting at or before r.Last.
 	var accepted []ownedRange
 	overlap := func(p *Pool) (Range, ownedRange, bool) {
 		for _, r := range p.Ranges {
-			for _, a := range accepted {
-				if r.Overlaps(a.Range) {
-					return r, a, true
+			i, _ := slices.BinarySearchFunc(accepted, r.Last, func(a ownedRange, last netip.Addr) int {
+				if a.First.Compare(last) <= 0 {
+					return -1
 				}
+				return 1
+			})
+			if i > 0 && accepted[i-1].Overlaps(r) {
+				return r, accepted[i-1], true
 			}
 		}
 		return Range{}, ownedRange{}, false
@@ -229,8 +264,10 @@ func (b *builder) pools(objs []v1beta1.IPAddressPool) {
 	accept := func(p *Pool) {
 		b.cfg.Pools[p.Name] = p
 		for _, r := range p.Ranges {
-			accepted = append(accepted, ownedRange{r, p.Name})
+			i, _ := slices.BinarySearchFunc(accepted, r, func(a ownedRange, r Range) int { return compareRange(a.Range, r) })
+			accepted = slices.Insert(accepted, i, ownedRange{r, p.Name})
 		}
+		b.minBits[p.Name] = minPrefixBits(p)
 	}
 	for _, c := range cands {
 		if c.ok {
@@ -316,12 +353,13 @@ func missing(kind, name string, exists bool) string {
 // resolvePools returns the sorted names of the pools in the Config that an advertisement
 // covers, and problems for named pools that are not in the Config.
 func (b *builder) resolvePools(p *problems, c advertisementCommon, poolLabels map[string]labels.Set, existing map[string]bool) []string {
-	set := map[string]bool{}
 	if len(c.poolNames) == 0 && len(c.poolSelectors) == 0 {
-		for name := range b.cfg.Pools {
-			set[name] = true
+		if b.allPools == nil {
+			b.allPools = slices.Sorted(maps.Keys(b.cfg.Pools))
 		}
+		return slices.Clone(b.allPools)
 	}
+	set := map[string]bool{}
 	for i, name := range c.poolNames {
 		if b.cfg.Pools[name] == nil {
 			p.add(fmt.Sprintf("spec.ipAddressPools[%d]", i), "%s", missing(KindIPAddressPool, name, existing[name]))
@@ -442,19 +480,16 @@ func (b *builder) bgpAdvertisements(objs []v1beta1.BGPAdvertisement, poolLabels 
 // prefixes: the announced prefix would then cover addresses outside the pool.
 func (b *builder) checkAggregation(p *problems, adv *BGPAdvertisement) {
 	for _, name := range adv.Pools {
-		for _, r := range b.cfg.Pools[name].Ranges {
-			for _, pfx := range r.Prefixes() {
-				switch {
-				case pfx.Addr().Is4() && adv.AggregationLength < pfx.Bits():
-					p.add("spec.aggregationLength", "aggregationLength %d is shorter than prefix %s of IPAddressPool %q: the announcement would cover addresses outside the pool",
-						adv.AggregationLength, pfx, name)
-					return
-				case pfx.Addr().Is6() && adv.AggregationLengthV6 < pfx.Bits():
-					p.add("spec.aggregationLengthV6", "aggregationLengthV6 %d is shorter than prefix %s of IPAddressPool %q: the announcement would cover addresses outside the pool",
-						adv.AggregationLengthV6, pfx, name)
-					return
-				}
-			}
+		m := b.minBits[name]
+		switch {
+		case m[0].ok && adv.AggregationLength < m[0].bits:
+			p.add("spec.aggregationLength", "aggregationLength %d is shorter than prefix %s of IPAddressPool %q: the announcement would cover addresses outside the pool",
+				adv.AggregationLength, m[0].prefix, name)
+			return
+		case m[1].ok && adv.AggregationLengthV6 < m[1].bits:
+			p.add("spec.aggregationLengthV6", "aggregationLengthV6 %d is shorter than prefix %s of IPAddressPool %q: the announcement would cover addresses outside the pool",
+				adv.AggregationLengthV6, m[1].prefix, name)
+			return
 		}
 	}
 }
