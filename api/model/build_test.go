@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/netip"
@@ -541,5 +542,62 @@ func checkInvariants(t testing.TB, cfg *Config) {
 		if cfg.CommunityOwners[alias] == "" {
 			t.Errorf("alias %q has no owner", alias)
 		}
+	}
+}
+
+// TestOverlapAgainstBruteForce compares Build's overlap decisions on random pools with a
+// plain quadratic greedy: pools in creation order, each accepted when it overlaps none
+// accepted before it.
+func TestOverlapAgainstBruteForce(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for round := range 200 {
+		var s Snapshot
+		type cand struct {
+			name   string
+			ranges []Range
+		}
+		var cands []cand
+		for i := range 2 + r.IntN(12) {
+			var addrs []string
+			var ranges []Range
+			for range 1 + r.IntN(3) {
+				a, b := r.IntN(64), r.IntN(64)
+				if a > b {
+					a, b = b, a
+				}
+				first := netip.AddrFrom4([4]byte{203, 0, 113, byte(a * 4)})
+				last := netip.AddrFrom4([4]byte{203, 0, 113, byte(b*4 + 3)})
+				if r.IntN(4) == 0 { // some IPv6, which never overlaps IPv4
+					first = netip.AddrFrom16([16]byte{0x20, 1, 0xd, 0xb8, 15: byte(a)})
+					last = netip.AddrFrom16([16]byte{0x20, 1, 0xd, 0xb8, 15: byte(b)})
+				}
+				addrs = append(addrs, first.String()+"-"+last.String())
+				ranges = append(ranges, Range{First: first, Last: last})
+			}
+			name := fmt.Sprintf("p%02d", i)
+			s.Pools = append(s.Pools, pool(name, i, addrs...))
+			cands = append(cands, cand{name, ranges})
+		}
+		cfg, _ := Build(s)
+		var accepted []Range
+		for _, c := range cands {
+			self, bad := false, false
+			for i, x := range c.ranges {
+				for _, y := range c.ranges[i+1:] {
+					self = self || x.Overlaps(y)
+				}
+				for _, y := range accepted {
+					bad = bad || x.Overlaps(y)
+				}
+			}
+			want := !self && !bad
+			if got := cfg.Pools[c.name] != nil; got != want {
+				t.Fatalf("round %d: pool %s %v in force = %v, brute force says %v", round, c.name, c.ranges, got, want)
+			}
+			if want {
+				accepted = append(accepted, c.ranges...)
+			}
+		}
+		checkInvariants(t, cfg)
 	}
 }
