@@ -181,6 +181,22 @@ func testDefaults(ctx context.Context, t *testing.T, c client.Client) {
 	check("BFDProfile detectMultiplier", bfd.Spec.DetectMultiplier, 3)
 	check("BFDProfile minimumTtl", bfd.Spec.MinimumTTL, 254)
 
+	// An object without a spec gets the spec defaults too.
+	bare := fromYAML(t, "apiVersion: loadstone.io/v1beta1\nkind: BFDProfile\nmetadata: {name: bare}\n")
+	if err := c.Create(ctx, bare); err != nil {
+		t.Fatalf("create BFDProfile without spec: %v", err)
+	}
+	if got, _, _ := unstructured.NestedInt64(bare.Object, "spec", "detectMultiplier"); got != 3 {
+		t.Errorf("BFDProfile without spec: detectMultiplier %d, want default 3", got)
+	}
+	bareAdv := fromYAML(t, "apiVersion: loadstone.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: bare}\n")
+	if err := c.Create(ctx, bareAdv); err != nil {
+		t.Fatalf("create BGPAdvertisement without spec: %v", err)
+	}
+	if got, _, _ := unstructured.NestedInt64(bareAdv.Object, "spec", "aggregationLength"); got != 32 {
+		t.Errorf("BGPAdvertisement without spec: aggregationLength %d, want default 32", got)
+	}
+
 	// Status goes through the status subresource, and a spec write ignores it.
 	pool.Status.IPv4Assigned = 1
 	pool.Status.IPv4Available = 3

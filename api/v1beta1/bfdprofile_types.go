@@ -53,6 +53,7 @@ type BFDProfile struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// +kubebuilder:default={}
 	// +optional
 	Spec BFDProfileSpec `json:"spec,omitempty"`
 }

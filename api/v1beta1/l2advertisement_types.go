@@ -65,6 +65,7 @@ type L2Advertisement struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// +kubebuilder:default={}
 	// +optional
 	Spec L2AdvertisementSpec `json:"spec,omitempty"`
 	// +optional
