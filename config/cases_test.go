@@ -8,6 +8,9 @@ type crdCase struct {
 	// fires on the wrong input and buries the intended message).
 	want    string
 	notWant []string
+	// modelWant is what api/model says instead, when its message differs from the API
+	// server's (schema-level rules such as "Too long" or "Duplicate value").
+	modelWant string
 }
 
 const (
@@ -23,13 +26,16 @@ const (
 // person sees.
 var invalidCases = []crdCase{
 	// IPAddressPool addresses.
-	{name: "pool/no addresses", yaml: poolHead + "  addresses: []\n", want: "spec.addresses: Invalid value"},
+	{name: "pool/no addresses", yaml: poolHead + "  addresses: []\n", want: "spec.addresses: Invalid value",
+		modelWant: `a pool needs at least one address entry`},
 	{name: "pool/garbage", yaml: poolHead + "  addresses: [hello]\n",
-		want: `spec.addresses[0]: Invalid value: "hello": "hello" is neither a CIDR such as 203.0.113.0/24 nor a range`},
+		want:      `spec.addresses[0]: Invalid value: "hello": "hello" is neither a CIDR such as 203.0.113.0/24 nor a range`,
+		modelWant: `spec.addresses[0]: "hello" is neither a CIDR such as 203.0.113.0/24 nor a range`},
 	{name: "pool/bare address", yaml: poolHead + "  addresses: [203.0.113.7]\n", want: `"203.0.113.7" is neither a CIDR`},
 	{name: "pool/prefix too long", yaml: poolHead + "  addresses: [203.0.113.0/33]\n", want: `"203.0.113.0/33" is neither a CIDR`},
 	{name: "pool/second entry bad", yaml: poolHead + "  addresses: [203.0.113.0/24, 2001:db8:100::/129]\n",
-		want: `spec.addresses[1]: Invalid value: "2001:db8:100::/129": "2001:db8:100::/129" is neither a CIDR`},
+		want:      `spec.addresses[1]: Invalid value: "2001:db8:100::/129": "2001:db8:100::/129" is neither a CIDR`,
+		modelWant: `spec.addresses[1]: "2001:db8:100::/129" is neither a CIDR`},
 	{name: "pool/leading zeros", yaml: poolHead + "  addresses: [203.0.113.010/32]\n", want: "is neither a CIDR"},
 	{name: "pool/host bits", yaml: poolHead + "  addresses: [203.0.113.5/24]\n",
 		want: `"203.0.113.5/24" has address bits set after the prefix length`},
@@ -45,27 +51,35 @@ var invalidCases = []crdCase{
 	{name: "pool/range v6 reversed", yaml: poolHead + "  addresses: [\"2001:db8:100::10-2001:db8:100::f\"]\n", want: "is reversed"},
 	{name: "pool/range v6 reversed across ::", yaml: poolHead + "  addresses: [\"2001:db8:100:0:1::-2001:db8:100::ffff\"]\n", want: "is reversed"},
 	{name: "pool/v4-mapped v6", yaml: poolHead + "  addresses: [\"::ffff:203.0.113.0/120\"]\n", want: "is neither a CIDR"},
-	{name: "pool/duplicate entry", yaml: poolHead + "  addresses: [203.0.113.0/24, 203.0.113.0/24]\n", want: "Duplicate value"},
-	{name: "pool/too long", yaml: poolHead + "  addresses: [\"" + longString(91) + "\"]\n", want: "Too long"},
+	{name: "pool/duplicate entry", yaml: poolHead + "  addresses: [203.0.113.0/24, 203.0.113.0/24]\n", want: "Duplicate value",
+		modelWant: `spec.addresses[1]: "203.0.113.0/24" overlaps "203.0.113.0/24" (spec.addresses[0]) of the same pool`},
+	{name: "pool/too long", yaml: poolHead + "  addresses: [\"" + longString(91) + "\"]\n", want: "Too long",
+		modelWant: `is neither a CIDR`},
 	{name: "pool/negative priority", yaml: poolHead + "  addresses: [203.0.113.0/24]\n  serviceAllocation: {priority: -1}\n",
 		want: "priority must be 0 (unset) or a positive number"},
 	{name: "pool/bad namespace", yaml: poolHead + "  addresses: [203.0.113.0/24]\n  serviceAllocation: {namespaces: [Payments]}\n",
 		want: `"Payments" is not a namespace name`},
 	{name: "pool/selector bad operator", yaml: poolHead + "  addresses: [203.0.113.0/24]\n  serviceAllocation:\n    serviceSelectors:\n    - matchExpressions: [{key: a, operator: Equals, values: [b]}]\n",
-		want: "a matchExpressions operator must be In, NotIn, Exists or DoesNotExist"},
+		want:      "a matchExpressions operator must be In, NotIn, Exists or DoesNotExist",
+		modelWant: `"Equals" is not a valid label selector operator`},
 	{name: "pool/selector In without values", yaml: poolHead + "  addresses: [203.0.113.0/24]\n  serviceAllocation:\n    namespaceSelectors:\n    - matchExpressions: [{key: a, operator: In}]\n",
-		want: "a matchExpressions entry with operator In or NotIn needs at least one value"},
+		want:      "a matchExpressions entry with operator In or NotIn needs at least one value",
+		modelWant: `for 'in', 'notin' operators, values set can't be empty`},
 	{name: "pool/selector Exists with values", yaml: poolHead + "  addresses: [203.0.113.0/24]\n  serviceAllocation:\n    namespaceSelectors:\n    - matchExpressions: [{key: a, operator: Exists, values: [x]}]\n",
-		want: "a matchExpressions entry with operator Exists or DoesNotExist takes no values"},
+		want:      "a matchExpressions entry with operator Exists or DoesNotExist takes no values",
+		modelWant: `values set must be empty for exists and does not exist`},
 
 	// L2Advertisement.
 	{name: "l2/interface with slash", yaml: l2Head + "  interfaces: [eth0/1]\n", want: `"eth0/1" is not an interface name`},
-	{name: "l2/interface too long", yaml: l2Head + "  interfaces: [abcdefghijklmnop]\n", want: "Too long"},
+	{name: "l2/interface too long", yaml: l2Head + "  interfaces: [abcdefghijklmnop]\n", want: "Too long",
+		modelWant: `"abcdefghijklmnop" is not an interface name`},
 	{name: "l2/node selector NotIn without values", yaml: l2Head + "  nodeSelectors:\n  - matchExpressions: [{key: a, operator: NotIn, values: []}]\n",
-		want: "spec.nodeSelectors: Invalid value: a matchExpressions entry with operator In or NotIn needs at least one value"},
+		want:      "spec.nodeSelectors: Invalid value: a matchExpressions entry with operator In or NotIn needs at least one value",
+		modelWant: `spec.nodeSelectors[0]: not a label selector: values: Invalid value: null: for 'in', 'notin' operators, values set can't be empty`},
 
 	// BGPPeer.
-	{name: "peer/missing address", yaml: peerHead, want: "spec.peerAddress: Required value"},
+	{name: "peer/missing address", yaml: peerHead, want: "spec.peerAddress: Required value",
+		modelWant: `spec.peerAddress: peerAddress is required`},
 	{name: "peer/ASN zero", yaml: peerHead + "  peerAddress: 192.0.2.1\n  myASN: 0\n", want: "myASN must be an AS number from 1 to 4294967295"},
 	{name: "peer/ASN too big", yaml: peerHead + "  peerAddress: 192.0.2.1\n  peerASN: 4294967296\n", want: "peerASN must be an AS number from 1 to 4294967295"},
 	{name: "peer/bad address", yaml: peerHead + "  peerAddress: 192.0.2.300\n", want: `peerAddress "192.0.2.300" is not an IP address`},
@@ -84,7 +98,8 @@ var invalidCases = []crdCase{
 	{name: "peer/hold time too long", yaml: peerHead + "  peerAddress: 192.0.2.1\n  holdTime: 20h\n", want: "holdTime must be 0s or between 3s and 65535s"},
 	{name: "peer/hold time fraction", yaml: peerHead + "  peerAddress: 192.0.2.1\n  holdTime: 3500ms\n", want: "holdTime must be a whole number of seconds"},
 	{name: "peer/keepalive equals hold", yaml: peerHead + "  peerAddress: 192.0.2.1\n  holdTime: 9s\n  keepaliveTime: 9s\n",
-		want: "keepaliveTime must be above 0s and below holdTime (90s when unset)"},
+		want:      "keepaliveTime must be above 0s and below holdTime (90s when unset)",
+		modelWant: `keepaliveTime must be above 0s and below holdTime (9s), or 0s when holdTime is 0s; it is 9s`},
 	{name: "peer/keepalive above default hold", yaml: peerHead + "  peerAddress: 192.0.2.1\n  keepaliveTime: 2m\n", want: "keepaliveTime must be above 0s and below holdTime"},
 	{name: "peer/keepalive with hold 0", yaml: peerHead + "  peerAddress: 192.0.2.1\n  holdTime: 0s\n  keepaliveTime: 3s\n", want: "or 0s when holdTime is 0s"},
 	{name: "peer/keepalive zero", yaml: peerHead + "  peerAddress: 192.0.2.1\n  keepaliveTime: 0s\n", want: "keepaliveTime must be above 0s"},
@@ -92,8 +107,10 @@ var invalidCases = []crdCase{
 	{name: "peer/connect time zero", yaml: peerHead + "  peerAddress: 192.0.2.1\n  connectTime: 0s\n", want: "connectTime must be a whole number of seconds from 1s to 65535s"},
 	{name: "peer/password and secret", yaml: peerHead + "  peerAddress: 192.0.2.1\n  password: x\n  passwordSecret: {name: s, namespace: ns}\n",
 		want: "set password or passwordSecret, not both"},
-	{name: "peer/password too long", yaml: peerHead + "  peerAddress: 192.0.2.1\n  password: " + longString(81) + "\n", want: "Too long"},
-	{name: "peer/secret without name", yaml: peerHead + "  peerAddress: 192.0.2.1\n  passwordSecret: {namespace: ns}\n", want: "spec.passwordSecret.name: Required value"},
+	{name: "peer/password too long", yaml: peerHead + "  peerAddress: 192.0.2.1\n  password: " + longString(81) + "\n", want: "Too long",
+		modelWant: `password must be at most 80 characters`},
+	{name: "peer/secret without name", yaml: peerHead + "  peerAddress: 192.0.2.1\n  passwordSecret: {namespace: ns}\n", want: "spec.passwordSecret.name: Required value",
+		modelWant: `passwordSecret needs a name and a namespace`},
 	{name: "peer/multihop on iBGP", yaml: "apiVersion: loadstone.io/v1beta1\nkind: BGPPeer\nmetadata: {name: bad}\nspec: {myASN: 64512, peerASN: 64512, peerAddress: 192.0.2.1, ebgpMultiHop: true}\n",
 		want: "ebgpMultiHop applies to eBGP only"},
 
@@ -107,7 +124,8 @@ var invalidCases = []crdCase{
 	{name: "adv/community alias uppercase", yaml: advHead + "  communities: [NoExport]\n", want: `"NoExport" is not a community`},
 	{name: "adv/community empty part", yaml: advHead + "  communities: [\"65000:\"]\n", want: "is not a community"},
 	{name: "adv/pool selector bad operator", yaml: advHead + "  ipAddressPoolSelectors:\n  - matchExpressions: [{key: a, operator: Gt, values: [\"1\"]}]\n",
-		want: "a matchExpressions operator must be In, NotIn, Exists or DoesNotExist"},
+		want:      "a matchExpressions operator must be In, NotIn, Exists or DoesNotExist",
+		modelWant: `"Gt" is not a valid label selector operator`},
 
 	// BFDProfile.
 	{name: "bfd/receive too fast", yaml: bfdHead + "  receiveInterval: 9\n", want: "receiveInterval must be from 10 to 60000 milliseconds"},
@@ -118,12 +136,14 @@ var invalidCases = []crdCase{
 	{name: "bfd/ttl 255", yaml: bfdHead + "  minimumTtl: 255\n", want: "minimumTtl must be from 1 to 254"},
 
 	// Community.
-	{name: "community/empty", yaml: commHead + "  communities: []\n", want: "spec.communities: Invalid value"},
+	{name: "community/empty", yaml: commHead + "  communities: []\n", want: "spec.communities: Invalid value",
+		modelWant: `a Community needs at least one alias`},
 	{name: "community/bad value", yaml: commHead + "  communities: [{name: a, value: \"70000:1\"}]\n", want: `"70000:1" is not a community value`},
 	{name: "community/alias as value", yaml: commHead + "  communities: [{name: a, value: other}]\n", want: `"other" is not a community value`},
 	{name: "community/bad name", yaml: commHead + "  communities: [{name: \"-x\", value: \"1:1\"}]\n", want: `alias name "-x" must be lowercase letters`},
 	{name: "community/name with colon", yaml: commHead + "  communities: [{name: \"a:b\", value: \"1:1\"}]\n", want: `alias name "a:b"`},
-	{name: "community/duplicate name", yaml: commHead + "  communities: [{name: a, value: \"1:1\"}, {name: a, value: \"1:2\"}]\n", want: "Duplicate value"},
+	{name: "community/duplicate name", yaml: commHead + "  communities: [{name: a, value: \"1:1\"}, {name: a, value: \"1:2\"}]\n", want: "Duplicate value",
+		modelWant: `spec.communities[1].name: alias "a" is defined twice in this object`},
 }
 
 // validCases are edge cases the rules must not reject.
