@@ -40,9 +40,10 @@ type Snapshot struct {
 //
 // Conflicts between objects (overlapping pools, duplicate peers, an alias defined twice)
 // are blamed on one side, decided in this order:
-//  1. an object whose current spec equals its version in Previous (unchanged, already in
-//     force) wins over one that changed or is new, so editing an object can never knock
-//     out another that was working;
+//  1. an object whose version in force stays as it is wins over one that changed or is
+//     new: its current spec equals its version in Previous, or its current spec is broken
+//     and its version in Previous stays in force. So editing an object can never knock
+//     out another one's addresses, peers or aliases that are live;
 //  2. then the older object wins (metadata.creationTimestamp);
 //  3. then the object whose name sorts first.
 //
@@ -139,12 +140,18 @@ type candidate[T any] struct {
 	current   T    // the current spec converted; valid only when ok
 	ok        bool // the current spec has no problem of its own
 	unchanged bool // ok and equal to its version in Previous
+	hasPrev   bool // it has a version in Previous
 }
+
+// keeps reports whether the version in force stays as it is: the object is unchanged, or
+// broken with a last good version to fall back to. Such objects are placed first, so that
+// a change elsewhere can never push out what is in force.
+func (c candidate[T]) keeps() bool { return c.unchanged || (!c.ok && c.hasPrev) }
 
 func order[T any](cands []candidate[T]) {
 	slices.SortFunc(cands, func(a, b candidate[T]) int {
-		if a.unchanged != b.unchanged {
-			if a.unchanged {
+		if a.keeps() != b.keeps() {
+			if a.keeps() {
 				return -1
 			}
 			return 1
@@ -180,7 +187,9 @@ func (b *builder) communities(objs []v1beta1.Community) {
 		aliases, ps := convertCommunity(o)
 		b.add(ps)
 		c := candidate[map[string]CommunityValue]{name: o.Name, meta: o.ObjectMeta, current: aliases, ok: len(ps) == 0}
-		c.unchanged = c.ok && maps.Equal(aliases, b.prevAliases(o.Name))
+		prev := b.prevAliases(o.Name)
+		c.hasPrev = len(prev) > 0
+		c.unchanged = c.ok && maps.Equal(aliases, prev)
 		cands = append(cands, c)
 	}
 	order(cands)
@@ -240,6 +249,7 @@ func (b *builder) pools(objs []v1beta1.IPAddressPool) {
 		pool, ps := convertPool(o)
 		b.add(ps)
 		c := candidate[*Pool]{name: o.Name, meta: o.ObjectMeta, current: pool, ok: len(ps) == 0}
+		c.hasPrev = b.prev.Pools[o.Name] != nil
 		c.unchanged = c.ok && equalPool(pool, b.prev.Pools[o.Name])
 		cands = append(cands, c)
 	}
@@ -302,6 +312,7 @@ func (b *builder) peers(objs []v1beta1.BGPPeer, profiles []v1beta1.BFDProfile) {
 		}
 		b.add(ps)
 		c := candidate[*BGPPeer]{name: o.Name, meta: o.ObjectMeta, current: peer, ok: len(ps) == 0}
+		c.hasPrev = b.prev.BGPPeers[o.Name] != nil
 		c.unchanged = c.ok && equalPeer(peer, b.prev.BGPPeers[o.Name])
 		cands = append(cands, c)
 	}

@@ -191,6 +191,24 @@ func TestBuild(t *testing.T) {
 			},
 		},
 		{
+			name: "a pool kept at its last good version is not pushed out by an older pool's edit",
+			prev: &Snapshot{Pools: []v1beta1.IPAddressPool{pool("older", 1, "203.0.113.0/25"), pool("newer", 2, "203.0.113.128/25")}},
+			snap: Snapshot{Pools: []v1beta1.IPAddressPool{pool("older", 1, "203.0.113.0/24"), pool("newer", 2, "203.0.113.128/33")}},
+			want: []Problem{
+				{Kind: KindIPAddressPool, Name: "newer", Field: "spec.addresses[0]", Message: `"203.0.113.128/33" is neither a CIDR such as 203.0.113.0/24 nor a range of two addresses such as 203.0.113.10-203.0.113.20`},
+				{Kind: KindIPAddressPool, Name: "older", Field: "spec.addresses", Message: `203.0.113.0/24 overlaps 203.0.113.128/25 of IPAddressPool "newer"; pools must not share addresses`},
+			},
+			inForce: map[string][]string{KindIPAddressPool: {"newer", "older"}},
+			check: func(t *testing.T, cfg *Config) {
+				if got := cfg.Pools["newer"].Ranges; !slices.Equal(got, []Range{rng("203.0.113.128", "203.0.113.255")}) {
+					t.Errorf("newer pool in force: %v, want its last good 203.0.113.128/25", got)
+				}
+				if got := cfg.Pools["older"].Ranges; !slices.Equal(got, []Range{rng("203.0.113.0", "203.0.113.127")}) {
+					t.Errorf("older pool in force: %v, want its last good 203.0.113.0/25", got)
+				}
+			},
+		},
+		{
 			name: "overlap inside one pool",
 			snap: Snapshot{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24", "203.0.113.10-203.0.113.20")}},
 			want: []Problem{{Kind: KindIPAddressPool, Name: "p", Field: "spec.addresses[1]",

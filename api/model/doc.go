@@ -15,8 +15,9 @@
 //
 // Decisions (the details are on Build):
 //   - Conflicts are blamed on the object that changed (its current spec differs from its
-//     version in Previous), then on the newer one (creationTimestamp), then on the name
-//     that sorts last. Editing an object never knocks out another one that was working.
+//     version in Previous) over one whose version in force stays (unchanged, or broken
+//     and kept at its last good version), then on the newer one (creationTimestamp), then
+//     on the name that sorts last. Editing an object never knocks out what is live.
 //   - Two BGPPeers are duplicates when peerAddress and peerPort are equal and they may
 //     run on the same node: either has no nodeSelectors, or both have the same ones.
 //   - A reference must resolve to an object in the resulting Config, so every name the
