@@ -400,6 +400,9 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 	}
 	if pod.DeletionTimestamp != nil {
 		killAt := pod.DeletionTimestamp.Time
+		if pod.Annotations[ExitOnSigtermAnnotation] == "true" {
+			killAt = time.Time{}
+		}
 		if run != nil && time.Now().Before(killAt) {
 			// Terminating: keep serving until the grace period ends.
 			a.queue.AddAfter(key, time.Until(killAt))

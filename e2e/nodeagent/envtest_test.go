@@ -371,6 +371,25 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 		t.Errorf("state after deletion: %+v, %v", st.Pods, err)
 	}
 
+	// A pod that "exits on SIGTERM" goes at once, despite a long grace period.
+	quick := newPod("quick")
+	quick.Annotations = map[string]string{ExitOnSigtermAnnotation: "true"}
+	quick.Spec.TerminationGracePeriodSeconds = ptr(int64(3600))
+	if _, err := client.CoreV1().Pods("default").Create(ctx, quick, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod("quick", "running and ready", running)
+	if err := client.CoreV1().Pods("default").Delete(ctx, "quick", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "exit-on-sigterm pod deleted before its grace period ends", func() error {
+		_, err := client.CoreV1().Pods("default").Get(ctx, "quick", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (%v)", err)
+	})
+
 	// A new pod gets a new IP (released ones are reused last).
 	if _, err := client.CoreV1().Pods("default").Create(ctx, newPod("web2"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,11 @@ const NetnsAnnotation = "lab.loadstone.io/netns"
 // to every request, so readiness probes fail (tests use it to flip readiness).
 const UnhealthyAnnotation = "lab.loadstone.io/unhealthy"
 
+// ExitOnSigtermAnnotation, set to "true" on a Pod, makes the agent kill the pod as soon as
+// it is deleted, like a process that exits at once on SIGTERM, instead of serving until the
+// grace period ends (the default, which graceful-termination tests rely on).
+const ExitOnSigtermAnnotation = "lab.loadstone.io/exit-on-sigterm"
+
 // maxIfNameLen is the longest interface name Linux accepts (IFNAMSIZ - 1).
 const maxIfNameLen = 15
 

@@ -1,6 +1,3 @@
-// Command nodeagent is the lab's own kubelet: it registers a Node and runs the Pods bound
-// to it as network namespaces with a built-in workload. The lab starts one per node, inside
-// the node's network namespace. See docs/nodeagent.md.
 package main
 
 import (
