@@ -12,7 +12,8 @@
 //
 // Main removes the lab when the package ends (also on SIGINT/SIGTERM); a killed run's
 // leftovers are removed by the next lab's start. LOADSTONE_E2E_KEEP=1 keeps the lab
-// running after the tests, for inspection with kubectl.
+// running after the tests, for inspection with kubectl. LOADSTONE_LAB_PREBUILT=
+// "speaker=/path,controller=/path" runs given binaries instead of building the tree's.
 //
 // Under `go test -short` Main starts no lab and Setup skips the test with a message saying
 // so: these tests need root and a few seconds of set-up.

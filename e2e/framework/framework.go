@@ -49,7 +49,12 @@ func Main(m *testing.M, opts Options) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	l, err := lab.New(lab.Config{Nodes: opts.Nodes, RepoRoot: repo, NoLoadstone: opts.NoLoadstone, Log: log})
+	pre, err := lab.ParsePrebuilt(os.Getenv("LOADSTONE_LAB_PREBUILT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: LOADSTONE_LAB_PREBUILT:", err)
+		return 1
+	}
+	l, err := lab.New(lab.Config{Nodes: opts.Nodes, RepoRoot: repo, NoLoadstone: opts.NoLoadstone, Log: log, Prebuilt: pre})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1

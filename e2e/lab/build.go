@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,10 @@ func (l *Lab) buildAll(ctx context.Context) func() map[string]string {
 	go func() {
 		bins := map[string]string{}
 		for _, p := range goPrograms {
+			if bin, ok := l.cfg.Prebuilt[p.name]; ok {
+				bins[p.name] = bin
+				continue
+			}
 			if reason := l.buildOne(ctx, p.name, p.pkg); reason != "" {
 				_ = l.state.setMissing(p.name, reason)
 				continue
@@ -77,3 +82,23 @@ func HasMainPackage(repo, pkg string) bool { return hasMainPackage(filepath.Join
 
 // RepoRoot returns the repository the lab builds from.
 func (l *Lab) RepoRoot() string { return l.cfg.RepoRoot }
+
+// ParsePrebuilt parses "name=path,name=path" (the --prebuilt flag and
+// $LOADSTONE_LAB_PREBUILT) into Config.Prebuilt.
+func ParsePrebuilt(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv == "" {
+			continue
+		}
+		name, path, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || path == "" {
+			return nil, fmt.Errorf("prebuilt %q: want name=path", kv)
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("prebuilt %s: %w", name, err)
+		}
+		out[name] = path
+	}
+	return out, nil
+}

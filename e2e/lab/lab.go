@@ -39,6 +39,9 @@ type Config struct {
 	// RepoRoot is the repository (for building the node agent, controller and speaker, and
 	// for config/crd/bases). Default: found from the working directory upwards.
 	RepoRoot string
+	// Prebuilt maps a program of the tree ("nodeagent", "controller", "speaker", "lab") to a
+	// binary to use instead of building it.
+	Prebuilt map[string]string
 	// NoLoadstone leaves out Loadstone's controller and speakers (the CRDs and pool are
 	// still applied when present).
 	NoLoadstone bool

@@ -197,17 +197,50 @@ func TestLoadBalancer(t *testing.T) {
 		t.FailNow()
 	}
 	e.CreateDeployment(framework.Deployment{Name: "nginx", Replicas: 3})
-	e.CreateService(framework.Service{Name: "nginx", Selector: "nginx", Type: corev1.ServiceTypeLoadBalancer})
-	ips := e.WaitLoadBalancerIPs("nginx", 1, 60*time.Second)
-	ip := netip.MustParseAddr(ips[0])
-	if !netip.MustParsePrefix(lab.PoolCIDR).Contains(ip) {
-		t.Errorf("load-balancer IP %s is not from the lab pool %s", ip, lab.PoolCIDR)
-	}
-	u := url(ip.String(), 8080)
-	e.GetEventually(lab.ClientNS, u, 60*time.Second)
+	e.CreateService(framework.Service{Name: "nginx", Selector: "nginx", Type: corev1.ServiceTypeLoadBalancer,
+		Families: []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}})
+	ips := e.WaitLoadBalancerIPs("nginx", 2, 60*time.Second)
 	pods := e.RunningPods("nginx")
-	got := reachAll(e, lab.ClientNS, u, podNames(pods))
-	if !slices.Equal(keys(got), podNames(pods)) {
-		t.Errorf("answers through %s: %v, want all of %v", ip, got, podNames(pods))
+	macs := map[string]string{} // eth0 MAC -> node
+	for _, n := range e.Lab.Nodes() {
+		mac, err := framework.LinkMAC(n.Name, lab.NodeLink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		macs[mac] = n.Name
+	}
+	for _, s := range ips {
+		ip := netip.MustParseAddr(s)
+		pool := netip.MustParsePrefix(lab.PoolCIDR)
+		if ip.Is6() {
+			pool = netip.MustParsePrefix(lab.PoolCIDR6)
+		}
+		if !pool.Contains(ip) {
+			t.Errorf("load-balancer IP %s is not from the lab pool %s", ip, pool)
+		}
+		u := url(ip.String(), 8080)
+		e.GetEventually(lab.ClientNS, u, 60*time.Second)
+		got := reachAll(e, lab.ClientNS, u, podNames(pods))
+		if !slices.Equal(keys(got), podNames(pods)) {
+			t.Errorf("answers through %s: %v, want all of %v", ip, got, podNames(pods))
+		}
+		// The router learned the IP at one node's MAC: that node's speaker announces it.
+		neigh, err := framework.Neighbors(lab.RouterNS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner := ""
+		for _, nb := range neigh {
+			if nb.Dst == ip.String() && nb.LLAddr != "" {
+				owner = macs[nb.LLAddr]
+				if owner == "" {
+					t.Errorf("router has %s at %s, which is no node's eth0", ip, nb.LLAddr)
+				}
+			}
+		}
+		t.Logf("%s: announced by %s, answers %v", ip, owner, got)
+		if owner == "" && !t.Failed() {
+			t.Errorf("router has no neighbour entry for %s", ip)
+		}
 	}
 }

@@ -38,6 +38,7 @@ func run() int {
 	nodes := flag.Int("nodes", lab.DefaultNodes, "number of nodes")
 	k8sBin := flag.String("k8s-bin", "", "directory of the Kubernetes binaries (default: hack/k8s-binaries.sh's cache)")
 	verbose := flag.Bool("v", false, "debug logs")
+	prebuilt := flag.String("prebuilt", "", "use these binaries instead of building them: name=path,... (names: nodeagent, controller, speaker, lab)")
 	flag.Usage = usage
 	flag.Parse()
 	if flag.NArg() < 1 {
@@ -51,9 +52,13 @@ func run() int {
 	log := slog.New(newProgressHandler(os.Stderr, level))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := lab.Config{Dir: *dir, Nodes: *nodes, K8sBin: *k8sBin, Log: log}
+	pre, err := lab.ParsePrebuilt(*prebuilt)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 2
+	}
+	cfg := lab.Config{Dir: *dir, Nodes: *nodes, K8sBin: *k8sBin, Log: log, Prebuilt: pre}
 
-	var err error
 	switch flag.Arg(0) {
 	case "up":
 		err = cmdUp(ctx, cfg)

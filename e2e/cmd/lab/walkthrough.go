@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -289,26 +290,55 @@ func (w *walk) run(ctx context.Context) error {
 		return nil
 	}
 	w.say("the client reaches %s through the router; the router finds the node that answers ARP for it", ip)
-	w.waitHTTP(lab.ClientNS, fmt.Sprintf("http://%s:8080/", ip), 10*time.Second)
+	if !w.lbTraffic(ctx, ip) {
+		return nil
+	}
+	w.kubectl("get", "events", "--field-selector", "involvedObject.kind=Service,involvedObject.name=nginx")
+
+	// 5. Dual-stack.
+	w.title("Dual-stack: an IPv6 address from the same pool")
+	w.kubectl("patch", "service", "nginx", "-p", `{"spec":{"ipFamilyPolicy":"PreferDualStack"}}`)
+	ip6 := w.waitExternalIP6(ctx, "nginx", 15*time.Second)
+	w.kubectl("get", "service", "nginx")
+	if ip6 == "" {
+		w.note("the dual-stack Service got no IPv6 EXTERNAL-IP within 15 s")
+		return nil
+	}
+	w.say("the router finds the owner of %s with IPv6 neighbour discovery", ip6)
+	w.lbTraffic(ctx, ip6)
+	return nil
+}
+
+// lbTraffic curls a load-balancer IP from the client, shows the router's neighbour entry
+// and which node it points at, and checks that the answers spread over the pods.
+func (w *walk) lbTraffic(ctx context.Context, ip string) bool {
+	u := fmt.Sprintf("http://%s/", net.JoinHostPort(ip, "8080"))
+	w.waitHTTP(lab.ClientNS, u, 10*time.Second)
 	counts := map[string]int{}
 	for i := 0; i < 9; i++ {
-		body, _ := w.curl(lab.ClientNS, "", fmt.Sprintf("http://%s:8080/", ip))
+		body, _ := w.curl(lab.ClientNS, "", u)
 		if p := podName(body); p != "" {
 			counts[p]++
 		}
 	}
-	w.sh("ip netns exec ls-router ip neigh show "+ip, "ip", "netns", "exec", lab.RouterNS, "ip", "neigh", "show", ip)
+	out, _ := w.sh("ip netns exec ls-router ip neigh show "+ip, "ip", "netns", "exec", lab.RouterNS, "ip", "neigh", "show", ip)
+	for _, n := range w.l.Nodes() {
+		mac, err := exec.Command("ip", "-n", n.Name, "-br", "link", "show", "dev", lab.NodeLink).Output()
+		if f := strings.Fields(string(mac)); err == nil && len(f) >= 3 && strings.Contains(out, f[2]) {
+			w.say("%s is %s's eth0: that node announces %s", f[2], n.Name, ip)
+		}
+	}
 	total := 0
 	for _, c := range counts {
 		total += c
 	}
 	if total == 0 {
 		w.note("the LoadBalancer IP %s was assigned but does not answer from the client (speaker: %s)", ip, w.procState("speaker-"+w.l.Nodes()[0].Name))
-		return nil
+		return false
 	}
 	w.say("responses per pod: %v", counts)
-	w.check(len(counts) > 1, "LoadBalancer IP answered %d of 9 requests, spread over %d pods", total, len(counts))
-	return nil
+	w.check(len(counts) > 1, "LoadBalancer IP %s answered %d of 9 requests, spread over %d pods", ip, total, len(counts))
+	return true
 }
 
 func (w *walk) check(ok bool, format string, args ...any) {
@@ -359,6 +389,23 @@ func (w *walk) waitPodRunning(ctx context.Context, name string) (*corev1.Pod, er
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// waitExternalIP6 waits for an IPv6 ingress IP.
+func (w *walk) waitExternalIP6(ctx context.Context, name string, d time.Duration) string {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		svc, err := w.cs.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			for _, in := range svc.Status.LoadBalancer.Ingress {
+				if strings.Contains(in.IP, ":") {
+					return in.IP
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return ""
 }
 
 // waitExternalIP polls the Service until it has an ingress IP, printing the change.
