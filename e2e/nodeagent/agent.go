@@ -418,7 +418,17 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 	}
 	if run == nil {
 		if run, err = a.start(pod); err != nil {
-			return err
+			rt := a.runtimeOf(pod, nil)
+			rt.StartError = err.Error()
+			st := PodStatus(pod, rt, time.Now())
+			if !apiequality.Semantic.DeepEqual(st, pod.Status) {
+				p := pod.DeepCopy()
+				p.Status = st
+				if _, uerr := a.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); uerr != nil {
+					a.log.Debug("report start error", "pod", key, "err", uerr)
+				}
+			}
+			return fmt.Errorf("start pod: %w", err)
 		}
 	}
 	run.workload.SetUnhealthy(pod.Annotations[UnhealthyAnnotation] == "true")

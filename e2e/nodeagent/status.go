@@ -52,6 +52,9 @@ type PodRuntime struct {
 	// Ready holds each container's readiness by container name. A container that is
 	// missing is not ready.
 	Ready map[string]bool
+	// StartError, when the pod could not be started, says why (shown as the containers'
+	// waiting message).
+	StartError string
 }
 
 // PodStatus computes the status the agent reports for pod, from the pod's current status
@@ -101,6 +104,9 @@ func PodStatus(pod *corev1.Pod, rt PodRuntime, now time.Time) corev1.PodStatus {
 			started := false
 			cs.Started = &started
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+			if rt.StartError != "" {
+				cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: rt.StartError}
+			}
 		}
 		statuses = append(statuses, cs)
 	}

@@ -56,7 +56,7 @@ func TestPodStatus(t *testing.T) {
 		}
 	}
 	tr, fa := true, false
-	running := func(ready bool) corev1.ContainerState {
+	running := func(bool) corev1.ContainerState {
 		return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: m0}}
 	}
 	hostIPStatus := []corev1.HostIP{{IP: "192.0.2.11"}, {IP: "2001:db8:1::11"}}
@@ -94,6 +94,24 @@ func TestPodStatus(t *testing.T) {
 				ContainerStatuses: []corev1.ContainerStatus{
 					{Name: "a", Image: "nginx", ImageID: "lab://nginx", Started: &fa, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}},
 					{Name: "b", Image: "busybox", ImageID: "lab://busybox", Started: &fa, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}},
+				},
+			},
+		},
+		{
+			name: "start failed: pending with the reason",
+			pod: func() *corev1.Pod {
+				p := basePod()
+				p.Spec.Containers = p.Spec.Containers[:1]
+				return p
+			},
+			rt:  PodRuntime{HostIPs: hostIPs[:1], StartError: "listen tcp :80: address already in use"},
+			now: t0,
+			want: corev1.PodStatus{
+				Phase: corev1.PodPending, QOSClass: corev1.PodQOSBestEffort,
+				HostIP: "192.0.2.11", HostIPs: hostIPStatus[:1], StartTime: &m0,
+				Conditions: conds(m0, corev1.ConditionFalse, corev1.ConditionFalse, m0),
+				ContainerStatuses: []corev1.ContainerStatus{
+					{Name: "a", Image: "nginx", ImageID: "lab://nginx", Started: &fa, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: "listen tcp :80: address already in use"}}},
 				},
 			},
 		},
