@@ -100,12 +100,16 @@ func (w *walk) kubectl(args ...string) (string, error) {
 	return w.sh("kubectl "+strings.Join(shown, " "), append([]string{filepath.Join(w.l.K8sBin(), "kubectl")}, args...)...)
 }
 
-// waitHTTP polls url from inside netns ns (silently) until it answers, up to d: kube-proxy
-// programs a new Service within about a second.
+// waitHTTP polls url from inside netns ns (silently) until it answers three times in a
+// row, up to d: kube-proxy programs a new Service within about a second.
 func (w *walk) waitHTTP(ns, url string, d time.Duration) {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		if err := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "1", url).Run(); err == nil {
+		ok := 0
+		for ok < 3 && exec.Command("ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "1", url).Run() == nil {
+			ok++
+		}
+		if ok == 3 {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -277,17 +281,23 @@ func (w *walk) run(ctx context.Context) error {
 	}
 	w.kubectl("get", "ipaddresspools,l2advertisements")
 	w.kubectl("patch", "service", "nginx", "-p", `{"spec":{"type":"LoadBalancer"}}`)
-	w.kubectl("get", "service", "nginx")
-	w.say("waiting for Loadstone's controller to assign an EXTERNAL-IP ...")
+	first, _ := w.kubectl("get", "service", "nginx")
 	wait := 30 * time.Second
 	if p, ok := w.l.Proc("loadstone-controller"); !ok || !p.Alive() {
 		wait = 5 * time.Second // no controller: say so quickly
 	}
+	if strings.Contains(first, "<pending>") {
+		w.say("EXTERNAL-IP is <pending>: waiting for Loadstone's controller to assign one ...")
+	}
 	ip := w.waitExternalIP(ctx, "nginx", wait)
-	w.kubectl("get", "service", "nginx")
 	if ip == "" {
+		w.kubectl("get", "service", "nginx")
 		w.note("the Service got no EXTERNAL-IP within %v (controller: %s)", wait, w.procState("loadstone-controller"))
 		return nil
+	}
+	w.say("EXTERNAL-IP %s assigned from lab-pool", ip)
+	if strings.Contains(first, "<pending>") {
+		w.kubectl("get", "service", "nginx")
 	}
 	w.say("the client reaches %s through the router; the router finds the node that answers ARP for it", ip)
 	if !w.lbTraffic(ctx, ip) {
