@@ -32,18 +32,22 @@ func main() {
 }
 
 func run() error {
+	// A private flag set: controller-runtime registers its own --kubeconfig on the global one.
+	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	var (
-		kubeconfig   = flag.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
-		leaderElect  = flag.Bool("leader-elect", true, "elect one active controller through a Lease")
-		leaderNS     = flag.String("leader-elect-namespace", "loadstone-system", "namespace of the leader election Lease")
-		metricsAddr  = flag.String("metrics-bind-address", ":7472", "address of the Prometheus metrics endpoint (0 disables it)")
-		probeAddr    = flag.String("health-probe-bind-address", ":7473", "address of the /healthz and /readyz endpoints")
-		requireClass = flag.Bool("require-class", false, "serve only Services with loadBalancerClass "+v1beta1.LoadBalancerClass)
-		ipMode       = flag.String("ip-mode", string(corev1.LoadBalancerIPModeVIP), "status.loadBalancer.ingress ipMode: VIP (kube-proxy serves the address) or Proxy (Loadstone's dataplane serves it)")
-		workers      = flag.Int("workers", 16, "parallel Service reconciles")
-		verbose      = flag.Bool("v", false, "debug logs")
+		kubeconfig   = fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
+		leaderElect  = fs.Bool("leader-elect", true, "elect one active controller through a Lease")
+		leaderNS     = fs.String("leader-elect-namespace", "loadstone-system", "namespace of the leader election Lease")
+		metricsAddr  = fs.String("metrics-bind-address", ":7472", "address of the Prometheus metrics endpoint (0 disables it)")
+		probeAddr    = fs.String("health-probe-bind-address", ":7473", "address of the /healthz and /readyz endpoints")
+		requireClass = fs.Bool("require-class", false, "serve only Services with loadBalancerClass "+v1beta1.LoadBalancerClass)
+		ipMode       = fs.String("ip-mode", string(corev1.LoadBalancerIPModeVIP), "status.loadBalancer.ingress ipMode: VIP (kube-proxy serves the address) or Proxy (Loadstone's dataplane serves it)")
+		workers      = fs.Int("workers", 16, "parallel Service reconciles")
+		verbose      = fs.Bool("v", false, "debug logs")
 	)
-	flag.Parse()
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
 
 	level := slog.LevelInfo
 	if *verbose {

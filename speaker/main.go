@@ -33,18 +33,22 @@ func main() {
 }
 
 func run() error {
+	// A private flag set: controller-runtime registers its own --kubeconfig on the global one.
+	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	var (
-		kubeconfig  = flag.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
-		nodeName    = flag.String("node-name", os.Getenv("NODE_NAME"), "name of this node's Node object (required; default $NODE_NAME)")
-		namespace   = flag.String("namespace", "loadstone-system", "namespace of the memberlist Secret")
-		secretName  = flag.String("secret-name", agent.DefaultSecretName, "Secret holding the memberlist gossip key (data key \"key\", 16/24/32 bytes)")
-		mlBind      = flag.String("memberlist-bind-addr", "", "memberlist bind address (default all; the Node's InternalIP is advertised)")
-		mlPort      = flag.Int("memberlist-port", 7946, "memberlist TCP and UDP port")
-		metricsAddr = flag.String("metrics-bind-address", ":7572", "address of the Prometheus metrics endpoint (0 disables it)")
-		probeAddr   = flag.String("health-probe-bind-address", ":7573", "address of the /healthz and /readyz endpoints (0 disables it)")
-		verbose     = flag.Bool("v", false, "debug logs")
+		kubeconfig  = fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
+		nodeName    = fs.String("node-name", os.Getenv("NODE_NAME"), "name of this node's Node object (required; default $NODE_NAME)")
+		namespace   = fs.String("namespace", "loadstone-system", "namespace of the memberlist Secret")
+		secretName  = fs.String("secret-name", agent.DefaultSecretName, "Secret holding the memberlist gossip key (data key \"key\", 16/24/32 bytes)")
+		mlBind      = fs.String("memberlist-bind-addr", "", "memberlist bind address (default all; the Node's InternalIP is advertised)")
+		mlPort      = fs.Int("memberlist-port", 7946, "memberlist TCP and UDP port")
+		metricsAddr = fs.String("metrics-bind-address", ":7572", "address of the Prometheus metrics endpoint (0 disables it)")
+		probeAddr   = fs.String("health-probe-bind-address", ":7573", "address of the /healthz and /readyz endpoints (0 disables it)")
+		verbose     = fs.Bool("v", false, "debug logs")
 	)
-	flag.Parse()
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
 	if *nodeName == "" {
 		return errors.New("--node-name is required")
 	}
