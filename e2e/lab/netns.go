@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // InNetns runs f on an OS thread switched into the named network namespace. Sockets that
@@ -89,14 +91,36 @@ func ListenPacket(ns, network, addr string) (net.PacketConn, error) {
 }
 
 // ServeAPIProxy relays TCP connections accepted on listen (in the current namespace) to
-// target, dialled from inside namespace ns, until ctx ends. TLS passes through untouched:
-// the API server's certificate names 127.0.0.1.
+// target, dialled from inside namespace ns, until ctx ends or namespace ns goes away (so a
+// relay whose lab was removed never lingers). TLS passes through untouched: the API
+// server's certificate names 127.0.0.1.
 func ServeAPIProxy(ctx context.Context, listen, ns, target string, log *slog.Logger) error {
+	id, err := netnsID(ns)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	go func() { <-ctx.Done(); ln.Close() }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				ln.Close()
+				return
+			case <-t.C:
+				if now, err := netnsID(ns); err != nil || now != id {
+					log.Info("lab namespace gone: relay exits", "netns", ns)
+					cancel()
+				}
+			}
+		}
+	}()
 	d := Dialer{Netns: ns}
 	for {
 		c, err := ln.Accept()
@@ -128,4 +152,13 @@ func ServeAPIProxy(ctx context.Context, listen, ns, target string, log *slog.Log
 			wg.Wait()
 		}()
 	}
+}
+
+// netnsID identifies the namespace pinned under a name (device and inode of the pin).
+func netnsID(ns string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join("/run/netns", ns), &st); err != nil {
+		return "", fmt.Errorf("netns %s: %w", ns, err)
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino), nil
 }
