@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/loadstone-lb/loadstone/e2e/lab"
 )
@@ -166,4 +167,79 @@ func LinkMAC(ns, dev string) (string, error) {
 		return "", fmt.Errorf("ip -j link %s: %v: %s", dev, err, out)
 	}
 	return links[0].Address, nil
+}
+
+// RouterPeerYAML returns a BGPPeer (and BFDProfile "lab-fast", 100 ms × 3, matching the
+// router's) for the lab router: IPv4 session to 192.0.2.1 or, with ipv6, to 2001:db8:1::1;
+// the nodes use AS lab.NodeASN and the router lab.RouterASN. Cluster-scoped objects.
+func RouterPeerYAML(name string, ipv6 bool) string {
+	addr := lab.RouterIP
+	if ipv6 {
+		addr = lab.RouterIP6
+	}
+	return fmt.Sprintf(`apiVersion: loadstone.io/v1beta1
+kind: BFDProfile
+metadata:
+  name: lab-fast
+spec:
+  receiveInterval: 100
+  transmitInterval: 100
+  detectMultiplier: 3
+---
+apiVersion: loadstone.io/v1beta1
+kind: BGPPeer
+metadata:
+  name: %s
+spec:
+  myASN: %d
+  peerASN: %d
+  peerAddress: %s
+  holdTime: 9s
+  keepaliveTime: 3s
+  bfdProfile: lab-fast
+`, name, lab.NodeASN, lab.RouterASN, addr)
+}
+
+// WaitBGPEstablished waits until the router has n Established sessions of a family
+// ("ipv4" or "ipv6").
+func (e *Env) WaitBGPEstablished(family string, n int) map[string]BGPNeighbor {
+	e.T.Helper()
+	var peers map[string]BGPNeighbor
+	e.Eventually(fmt.Sprintf("%d established %s BGP sessions on the router", n, family), 60*time.Second, func() (bool, error) {
+		var err error
+		peers, err = e.BGPNeighbors(family)
+		if err != nil {
+			return false, err
+		}
+		up := 0
+		for _, p := range peers {
+			if p.State == "Established" {
+				up++
+			}
+		}
+		return up >= n, fmt.Errorf("sessions: %+v", peers)
+	})
+	return peers
+}
+
+// WaitBFDUp waits until the router has n BFD sessions up (BFD comes up some seconds after
+// BGP: wait for it before a failure test).
+func (e *Env) WaitBFDUp(n int) []BFDPeer {
+	e.T.Helper()
+	var peers []BFDPeer
+	e.Eventually(fmt.Sprintf("%d BFD sessions up on the router", n), 60*time.Second, func() (bool, error) {
+		var err error
+		peers, err = e.BFDPeers()
+		if err != nil {
+			return false, err
+		}
+		up := 0
+		for _, p := range peers {
+			if p.Status == "up" {
+				up++
+			}
+		}
+		return up >= n, fmt.Errorf("BFD: %+v", peers)
+	})
+	return peers
 }

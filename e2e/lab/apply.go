@@ -81,6 +81,16 @@ func (a *Applier) Apply(ctx context.Context, data []byte) error {
 
 // ApplyObject server-side-applies one object (field manager "loadstone-lab", forced).
 func (a *Applier) ApplyObject(ctx context.Context, o *unstructured.Unstructured) error {
+	return a.apply(ctx, o, nil)
+}
+
+// DryRun sends the apply with dryRun=All: the API server validates and admits the object
+// but stores nothing.
+func (a *Applier) DryRun(ctx context.Context, o *unstructured.Unstructured) error {
+	return a.apply(ctx, o, []string{metav1.DryRunAll})
+}
+
+func (a *Applier) apply(ctx context.Context, o *unstructured.Unstructured, dryRun []string) error {
 	gvk := o.GroupVersionKind()
 	m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
@@ -105,7 +115,7 @@ func (a *Applier) ApplyObject(ctx context.Context, o *unstructured.Unstructured)
 	}
 	force := true
 	if _, err := ri.Patch(ctx, o.GetName(), types.ApplyPatchType, body,
-		metav1.PatchOptions{FieldManager: "loadstone-lab", Force: &force}); err != nil {
+		metav1.PatchOptions{FieldManager: "loadstone-lab", Force: &force, DryRun: dryRun}); err != nil {
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, o.GetName(), err)
 	}
 	return nil

@@ -148,3 +148,28 @@ func TestRouterObservability(t *testing.T) {
 		t.Errorf("router route to %s: %+v, %v", n.PodCIDR, rs, err)
 	}
 }
+
+// The router peer configuration the framework offers is valid for the API server.
+func TestRouterPeerYAMLIsValid(t *testing.T) {
+	e := framework.Setup(t)
+	for _, v6 := range []bool{false, true} {
+		name := "lab-router-v4"
+		if v6 {
+			name = "lab-router-v6"
+		}
+		objs, err := lab.DecodeYAML([]byte(framework.RouterPeerYAML(name, v6)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			o.SetName(o.GetName() + "-dryrun")
+			a, err := lab.NewApplier(e.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.DryRun(e.Context(), o); err != nil {
+				t.Errorf("%s %s rejected: %v", o.GetKind(), o.GetName(), err)
+			}
+		}
+	}
+}
