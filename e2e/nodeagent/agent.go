@@ -95,6 +95,8 @@ type Agent struct {
 	pools []*Pool // one per pod CIDR, same order
 	state State
 	pods  map[types.NamespacedName]*podRun
+	// noAnnotate is set once the API refused an annotation patch.
+	noAnnotate bool
 }
 
 // podRun is one pod the agent runs.
@@ -432,12 +434,17 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 		}
 	}
 	run.workload.SetUnhealthy(pod.Annotations[UnhealthyAnnotation] == "true")
-	if pod.Annotations[NetnsAnnotation] != run.rec.Netns {
+	if pod.Annotations[NetnsAnnotation] != run.rec.Netns && !a.noAnnotate {
 		patched, err := a.annotate(ctx, pod, run.rec.Netns)
-		if err != nil {
-			// Not fatal: with NodeRestriction a node may not touch pod metadata.
+		switch {
+		case apierrors.IsForbidden(err):
+			// A node identity may not touch pod metadata (Node authorizer, NodeRestriction):
+			// the netns name is NetnsName's, known to anyone with the prefix.
+			a.noAnnotate = true
+			a.log.Info("not allowed to annotate pods; pod netns names are not recorded in the API", "annotation", NetnsAnnotation, "err", err)
+		case err != nil:
 			a.log.Warn("cannot annotate pod with its netns", "pod", key, "err", err)
-		} else {
+		default:
 			pod = patched
 		}
 	}

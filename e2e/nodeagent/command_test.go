@@ -79,7 +79,7 @@ func forwardIntoNetns(t *testing.T, ns namespaces, nsName, target string) string
 // --cleanup-on-exit.
 func TestCommandUnderIPNetnsExec(t *testing.T) {
 	requireRoot(t)
-	env := testenv.Start(t, testenv.Options{})
+	env := testenv.Start(t, nodeAuthz)
 	client, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,12 @@ func TestCommandUnderIPNetnsExec(t *testing.T) {
 	proxied := forwardIntoNetns(t, plain, nodeNetns, apiHost)
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["lab"] = &clientcmdapi.Cluster{Server: "https://" + proxied, CertificateAuthorityData: env.Config.CAData}
-	kc.AuthInfos["agent"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData, Token: env.Config.BearerToken}
+	nodeName := "lab-node8"
+	kc.AuthInfos["agent"] = &clientcmdapi.AuthInfo{
+		// Credentials allowed to patch pods (TestAgentAgainstAPIServer covers a node's own
+		// identity, which may not), so the netns annotation is written.
+		ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData, Token: env.Config.BearerToken,
+	}
 	kc.Contexts["lab"] = &clientcmdapi.Context{Cluster: "lab", AuthInfo: "agent"}
 	kc.CurrentContext = "lab"
 	kubeconfig := filepath.Join(dir, "kubeconfig")
@@ -123,7 +128,6 @@ func TestCommandUnderIPNetnsExec(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	nodeName := "lab-node8"
 	cmd := exec.Command("ip", "netns", "exec", nodeNetns, bin,
 		"--kubeconfig", kubeconfig,
 		"--node-name", nodeName,

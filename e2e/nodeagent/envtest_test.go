@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/loadstone-lb/loadstone/internal/testenv"
 )
@@ -44,14 +46,18 @@ func eventually(t *testing.T, what string, check func() error) {
 type runningAgent struct {
 	cancel context.CancelFunc
 	done   chan error
+	once   *sync.Once
 }
 
+// stop stops the agent and waits for Run to return; it is also run at the end of the test.
 func (r runningAgent) stop(t *testing.T) {
 	t.Helper()
-	r.cancel()
-	if err := <-r.done; err != nil {
-		t.Errorf("agent Run: %v", err)
-	}
+	r.once.Do(func() {
+		r.cancel()
+		if err := <-r.done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+	})
 }
 
 func startAgent(t *testing.T, cfg Config) runningAgent {
@@ -61,8 +67,9 @@ func startAgent(t *testing.T, cfg Config) runningAgent {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := runningAgent{cancel: cancel, done: make(chan error, 1)}
+	r := runningAgent{cancel: cancel, done: make(chan error, 1), once: &sync.Once{}}
 	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 
@@ -81,11 +88,13 @@ func podReady(p *corev1.Pod) bool {
 // -> graceful deletion (still serving while terminating) -> deleted, netns gone.
 func TestAgentAgainstAPIServer(t *testing.T) {
 	requireRoot(t)
-	env := testenv.Start(t, testenv.Options{})
+	env := testenv.Start(t, nodeAuthz)
 	client, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
+	nodeName := "lab-node7"
+	agentClient := nodeClient(t, env.Config, nodeName)
 	ctx := context.Background()
 	suffix := randomSuffix(t)
 	plain := namespaces{dir: DefaultNetnsDir}
@@ -102,10 +111,9 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 		}
 	})
 
-	nodeName := "lab-node7"
 	stateDir := t.TempDir()
 	cfg := Config{
-		Client:             client,
+		Client:             agentClient,
 		NodeName:           nodeName,
 		NodeIPs:            []netip.Addr{netip.MustParseAddr("192.0.2.17"), netip.MustParseAddr("2001:db8:1::17")},
 		PodCIDRs:           []netip.Prefix{netip.MustParsePrefix("198.18.7.0/24"), netip.MustParsePrefix("2001:db8:1000:7::/64")},
@@ -229,8 +237,8 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 		if p.Status.Phase != corev1.PodRunning || !podReady(p) {
 			return fmt.Errorf("phase %s, ready %v", p.Status.Phase, podReady(p))
 		}
-		if len(p.Status.PodIPs) != 2 || p.Annotations[NetnsAnnotation] == "" {
-			return fmt.Errorf("podIPs %v, annotations %v", p.Status.PodIPs, p.Annotations)
+		if len(p.Status.PodIPs) != 2 {
+			return fmt.Errorf("podIPs %v", p.Status.PodIPs)
 		}
 		return nil
 	}
@@ -247,11 +255,12 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 	if web.Status.HostIP != "192.0.2.17" || len(web.Status.ContainerStatuses) != 2 || !web.Status.ContainerStatuses[0].Ready {
 		t.Fatalf("status: hostIP %s, containers %+v", web.Status.HostIP, web.Status.ContainerStatuses)
 	}
-	webNetns := web.Annotations[NetnsAnnotation]
-	goneNetns := gone.Annotations[NetnsAnnotation]
-	if !strings.HasPrefix(webNetns, prefix) {
-		t.Fatalf("netns annotation %q lacks prefix %q", webNetns, prefix)
+	// A node identity may not annotate pods: the names are NetnsName's.
+	if v, ok := web.Annotations[NetnsAnnotation]; ok {
+		t.Errorf("pod annotated %q although the node may not patch pods", v)
 	}
+	webNetns := NetnsName(prefix, nodeName, web.UID)
+	goneNetns := NetnsName(prefix, nodeName, gone.UID)
 	if b, err := os.ReadFile(filepath.Join(stateDir, "netns", "default", "web")); err != nil || strings.TrimSpace(string(b)) != webNetns {
 		t.Errorf("state dir netns file: %q, %v", b, err)
 	}
@@ -400,14 +409,14 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 	}
 
 	// Stop with cleanup: everything goes.
-	agent.cancel()
-	if err := <-agent.done; err != nil {
-		t.Fatal(err)
-	}
+	agent.stop(t)
 	cfg.CleanupOnExit = true
 	agent = startAgent(t, cfg)
 	waitPod("web2", "re-adopted", running)
-	web2Netns := web2.Annotations[NetnsAnnotation]
+	web2Netns := NetnsName(prefix, nodeName, web2.UID)
+	if _, err := plain.Open(web2Netns); err != nil {
+		t.Fatalf("web2 netns: %v", err)
+	}
 	agent.stop(t)
 	if _, err := plain.Open(web2Netns); err == nil {
 		t.Error("pod netns left after a stop with cleanup")
@@ -430,6 +439,26 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// nodeAuthz runs the API server as the lab does: Node authorizer and NodeRestriction
+// admission, so the agent works with a node's own identity.
+var nodeAuthz = testenv.Options{APIServerFlags: map[string]string{
+	"authorization-mode":       "Node,RBAC",
+	"enable-admission-plugins": "NodeRestriction",
+}}
+
+// nodeClient is a client acting as node's kubelet identity (system:node:NAME in group
+// system:nodes), by impersonation from the admin config.
+func nodeClient(t *testing.T, admin *rest.Config, node string) kubernetes.Interface {
+	t.Helper()
+	cfg := rest.CopyConfig(admin)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:node:" + node, Groups: []string{"system:nodes", "system:authenticated"}}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // testWriter sends log lines to t.Log.
 type testWriter struct{ t *testing.T }

@@ -2,10 +2,10 @@ package nodeagent
 
 import rbacv1 "k8s.io/api/rbac/v1"
 
-// ClusterRoleRules are the permissions the agent needs, for the lab to put in the
-// ClusterRole bound to each node agent's credentials. (With the Node authorizer and
-// NodeRestriction admission, the annotation patch on pods is refused; the agent logs that
-// and carries on.)
+// ClusterRoleRules are the permissions the agent needs when its credentials are bound to a
+// ClusterRole. A node identity (system:node:NAME) under the Node authorizer needs none of
+// them; NodeRestriction then refuses only the netns annotation, which the agent stops trying
+// after the first refusal.
 func ClusterRoleRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
