@@ -218,7 +218,7 @@ func (w *walk) run(ctx context.Context) error {
 	w.say("waiting for kube-proxy on %s to program the Service ...", client.Spec.NodeName)
 	w.waitHTTP(clientNS, fmt.Sprintf("http://%s:8080/", clusterIP), 15*time.Second)
 	seen := map[string]bool{}
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 6; i++ {
 		body, _ := w.curl(clientNS, "inside pod client", fmt.Sprintf("http://%s:8080/", clusterIP))
 		if p := podName(body); p != "" {
 			seen[p] = true
