@@ -169,6 +169,9 @@ func (l *Lab) LogPath(name string) string { return filepath.Join(l.cfg.Dir, "log
 
 // checkBinaries reports missing Kubernetes binaries with how to build them.
 func (l *Lab) checkBinaries() error {
+	if os.Geteuid() != 0 {
+		return errors.New("lab: needs root (network namespaces, nftables, FRR): run it as root")
+	}
 	var missing []string
 	for _, b := range k8sBinaries {
 		if _, err := os.Stat(filepath.Join(l.cfg.K8sBin, b)); err != nil {
