@@ -243,3 +243,35 @@ func (e *Env) WaitBFDUp(n int) []BFDPeer {
 	})
 	return peers
 }
+
+// WaitRouterNexthops waits until the router's kernel routes prefix p over exactly n next
+// hops (n = 0: until it has no route for p) and returns their gateways.
+func (e *Env) WaitRouterNexthops(p netip.Prefix, n int, timeout time.Duration) []string {
+	e.T.Helper()
+	var gws []string
+	e.Eventually(fmt.Sprintf("router route %s over %d next hops", p, n), timeout, func() (bool, error) {
+		rs, err := KernelRoutes(lab.RouterNS, p)
+		if err != nil {
+			return false, err
+		}
+		gws = RouteGateways(rs)
+		return len(gws) == n, fmt.Errorf("next hops %v", gws)
+	})
+	return gws
+}
+
+// RouteGateways flattens the gateways of kernel routes (single and multipath).
+func RouteGateways(rs []KernelRoute) []string {
+	var out []string
+	for _, r := range rs {
+		if r.Gateway != "" {
+			out = append(out, r.Gateway)
+		}
+		for _, nh := range r.Nexthops {
+			if nh.Gateway != "" {
+				out = append(out, nh.Gateway)
+			}
+		}
+	}
+	return out
+}
