@@ -118,6 +118,9 @@ func (l *Lab) startFRR() error {
 	return err
 }
 
+// ChownFRR gives the directory to user frr (FRR drops to it).
+func ChownFRR(dir string) error { return chownFRR(dir) }
+
 // chownFRR gives the FRR state directory to user and group frr (the daemons drop to that
 // user and must write their pid files and sockets there).
 func chownFRR(dir string) error {

@@ -459,6 +459,12 @@ func (l *Lab) StopProc(name string, grace time.Duration) (Proc, error) {
 	return p, l.state.removeProc(p.PID)
 }
 
+// Spawn starts an extra process (a test's peer, a load generator) inside namespace ns and
+// records it like the lab's own, so that Down and the next Up remove it.
+func (l *Lab) Spawn(name, ns string, argv []string) (Proc, error) {
+	return l.startProc(name, ns, argv)
+}
+
 // StartProc starts a process again from its record (same role, namespace and argv).
 func (l *Lab) StartProc(p Proc) (Proc, error) {
 	return l.startProc(p.Name, p.Netns, p.Argv)
