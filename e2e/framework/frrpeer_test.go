@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loadstone-lb/loadstone/e2e/lab"
 )
@@ -40,9 +41,17 @@ func TestParseAnswer(t *testing.T) {
 	}
 }
 
-func TestProbeResultGaps(t *testing.T) {
-	r := ProbeResult{}
-	if r.MaxGap() != 0 {
+func TestProbeResultMaxGap(t *testing.T) {
+	if (ProbeResult{}).MaxGap() != 0 {
 		t.Error("empty result has a gap")
+	}
+	t0 := time.Unix(1000, 0)
+	r := ProbeResult{Gaps: []Gap{
+		{From: t0, To: t0.Add(20 * time.Millisecond)},
+		{From: t0.Add(time.Second), To: t0.Add(time.Second + 350*time.Millisecond)},
+		{From: t0.Add(2 * time.Second), To: t0.Add(2*time.Second + 5*time.Millisecond)},
+	}}
+	if got := r.MaxGap(); got != 350*time.Millisecond {
+		t.Errorf("MaxGap = %v, want 350ms", got)
 	}
 }
