@@ -169,7 +169,7 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !l.Spec.RenewTime.Time.After(firstRenew) {
+		if !l.Spec.RenewTime.After(firstRenew) {
 			return errors.New("not renewed yet")
 		}
 		return nil
@@ -367,7 +367,7 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("still there (%v)", err)
+		return fmt.Errorf("still there (%w)", err)
 	})
 	if _, err := plain.Open(webNetns); err == nil {
 		t.Error("pod netns still there after deletion")
@@ -396,7 +396,7 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("still there (%v)", err)
+		return fmt.Errorf("still there (%w)", err)
 	})
 
 	// A new pod gets a new IP (released ones are reused last).

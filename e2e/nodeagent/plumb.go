@@ -230,7 +230,11 @@ func SetupPodNet(nodeNS, podNS netns.NsHandle, spec PodNetSpec) error {
 func deleteLinkWith(h *netlink.Handle, name string) error {
 	link, err := h.LinkByName(name)
 	if err != nil {
-		return nil
+		var notFound netlink.LinkNotFoundError
+		if errors.As(err, &notFound) {
+			return nil // already gone: deletion is idempotent
+		}
+		return fmt.Errorf("find %s: %w", name, err)
 	}
 	if err := h.LinkDel(link); err != nil {
 		return fmt.Errorf("delete %s: %w", name, err)
