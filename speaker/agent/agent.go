@@ -101,6 +101,10 @@ type Agent struct {
 	lastPlan     announce.Plan
 	suppressed   map[netip.Addr]time.Time
 	lastConflict map[netip.Addr]time.Time
+	// gcDone remembers (service, node) status objects of dead nodes already deleted, so a
+	// partitioned node that recreates its object is not fought over; cleared when the node
+	// is alive again.
+	gcDone map[string]bool
 }
 
 // New returns an Agent.
@@ -123,7 +127,7 @@ func New(cfg Config) *Agent {
 	return &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeName), m: newMetrics(cfg.Registerer),
 		trigger: make(chan struct{}, 1), conflicts: make(chan layer2.Conflict, 128),
 		prevWinners: map[netip.Addr]string{}, prevAlive: map[string]bool{}, prevProblems: map[string]bool{},
-		suppressed: map[netip.Addr]time.Time{}, lastConflict: map[netip.Addr]time.Time{}}
+		suppressed: map[netip.Addr]time.Time{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{}}
 }
 
 // UseMembers sets the membership view (nil: degraded, Node readiness).
@@ -262,7 +266,7 @@ func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
 	a.m.problems.Set(float64(len(plan.Problems)))
 	a.m.elected.Set(float64(len(plan.Own)))
 	a.events(ctx, plan, applied)
-	err = a.status(ctx, plan, applied, desired)
+	err = a.status(ctx, plan, applied, desired, snap.Alive)
 	res := "ok"
 	if err != nil {
 		res = "error"
@@ -462,7 +466,7 @@ func StatusName(service, node string) string {
 
 // status reconciles this node's ServiceL2Status objects, and deletes another node's
 // object for a Service whose IPs this node has taken over.
-func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.Applied, desired layer2.Desired) error {
+func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.Applied, desired layer2.Desired, alive map[string]bool) error {
 	self := a.cfg.NodeName
 	type want struct {
 		ips, ifaces []string
@@ -525,9 +529,16 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 			mine[k] = st
 			continue
 		}
-		// Another node's object: delete it when every IP it lists is elected to us.
+		// Another node's object: delete it, once, when that node is not alive and every
+		// IP it lists is now announced by us.
+		node := st.Labels[v1beta1.LabelStatusNode]
+		gcKey := k.String() + "@" + node
+		if alive[node] {
+			delete(a.gcDone, gcKey)
+			continue
+		}
 		w, ok := wants[k]
-		if !ok || len(w.ips) == 0 || len(st.Status.IPs) == 0 {
+		if !ok || len(w.ips) == 0 || len(st.Status.IPs) == 0 || a.gcDone[gcKey] {
 			continue
 		}
 		all := true
@@ -537,6 +548,7 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 			}
 		}
 		if all {
+			a.gcDone[gcKey] = true
 			if err := a.cfg.Client.Delete(ctx, st); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, err)
 			}

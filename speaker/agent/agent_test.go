@@ -1,0 +1,356 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/internal/testenv"
+	"github.com/loadstone-lb/loadstone/speaker/layer2"
+	"github.com/loadstone-lb/loadstone/speaker/members"
+)
+
+// fakeAnnouncer records the desired state; it "serves" every IP on eth0 unless told the
+// interface list.
+type fakeAnnouncer struct {
+	mu          sync.Mutex
+	desired     layer2.Desired
+	reannounced int
+}
+
+func (f *fakeAnnouncer) Apply(d layer2.Desired) layer2.Applied {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.desired = d
+	res := layer2.Applied{Interfaces: map[netip.Addr][]string{}}
+	for ip, ifs := range d {
+		if len(ifs) == 0 {
+			ifs = []string{"eth0"}
+		}
+		res.Interfaces[ip] = ifs
+	}
+	return res
+}
+
+func (f *fakeAnnouncer) Reannounce(...netip.Addr) {
+	f.mu.Lock()
+	f.reannounced++
+	f.mu.Unlock()
+}
+
+func (f *fakeAnnouncer) ips() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for ip := range f.desired {
+		out = append(out, ip.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// view holds each observer's membership view; tests edit it.
+type view struct {
+	mu      sync.Mutex
+	alive   map[string]map[string]bool // observer -> alive set
+	changes []chan struct{}
+}
+
+type viewOf struct {
+	v    *view
+	self string
+	c    chan struct{}
+}
+
+func (v *view) member(self string) *viewOf {
+	c := make(chan struct{}, 1)
+	v.mu.Lock()
+	v.changes = append(v.changes, c)
+	v.mu.Unlock()
+	return &viewOf{v: v, self: self, c: c}
+}
+
+// set sets what the observers see (every observer sees itself too).
+func (v *view) set(observers []string, names ...string) {
+	v.mu.Lock()
+	if v.alive == nil {
+		v.alive = map[string]map[string]bool{}
+	}
+	for _, o := range observers {
+		v.alive[o] = map[string]bool{o: true}
+		for _, n := range names {
+			v.alive[o][n] = true
+		}
+	}
+	for _, c := range v.changes {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	v.mu.Unlock()
+}
+
+var everyone = []string{"n1", "n2", "n3", "n4"}
+
+func (m *viewOf) Alive() map[string]bool {
+	m.v.mu.Lock()
+	defer m.v.mu.Unlock()
+	return maps.Clone(m.v.alive[m.self])
+}
+func (m *viewOf) Degraded() bool                 { return false }
+func (m *viewOf) All() map[string]members.Member { return nil }
+func (m *viewOf) Changes() <-chan struct{}       { return m.c }
+
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) Eventf(regarding, _ runtime.Object, typ, reason, action, note string, args ...any) {
+	o := regarding.(client.Object)
+	r.mu.Lock()
+	r.events = append(r.events, fmt.Sprintf("%s %s/%s %s %s: %s", typ, o.GetNamespace(), o.GetName(), reason, action, fmt.Sprintf(note, args...)))
+	r.mu.Unlock()
+}
+
+func (r *recorder) find(sub ...string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+next:
+	for _, e := range r.events {
+		for _, s := range sub {
+			if !strings.Contains(e, s) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (r *recorder) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.events, "\n")
+}
+
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("waiting for %s; last: %s", what, last)
+}
+
+type fixture struct {
+	env *testenv.Env
+	c   client.Client
+	v   *view
+}
+
+func (f *fixture) startAgent(t *testing.T, ctx context.Context, node string, ifaces map[string]bool) (*fakeAnnouncer, *recorder) {
+	t.Helper()
+	ca, err := cache.New(f.env.Config, cache.Options{Scheme: f.env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ca.Start(ctx)
+	ann, rec := &fakeAnnouncer{}, &recorder{}
+	a := New(Config{NodeName: node, Cache: ca, Client: f.c, Recorder: rec, Announcer: ann,
+		Interfaces: func() (map[string]bool, error) { return ifaces, nil }})
+	a.UseMembers(f.v.member(node))
+	go a.Start(ctx)
+	return ann, rec
+}
+
+func (f *fixture) create(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := f.c.Create(context.Background(), o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+func setup(t *testing.T) *fixture {
+	env := testenv.Start(t, testenv.Options{})
+	f := &fixture{env: env, c: env.Client, v: &view{}}
+	f.v.set(everyone, everyone...)
+	ctx := context.Background()
+	for _, n := range []string{"n1", "n2", "n3", "n4"} {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
+		f.create(t, node)
+		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		if err := f.c.Status().Update(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.create(t,
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "v4"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"203.0.113.0/24"}}},
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "v6"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"2001:db8:100::/64"}}},
+		&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "v4"}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{"v4"}}},
+	)
+	return f
+}
+
+// service creates a LoadBalancer Service with the given LB IP and a ready endpoint on n1.
+func (f *fixture) service(t *testing.T, name string, ips ...string) {
+	t.Helper()
+	ctx := context.Background()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}
+	if len(ips) == 2 {
+		svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyPreferDualStack)
+	}
+	f.create(t, svc)
+	for _, ip := range ips {
+		svc.Status.LoadBalancer.Ingress = append(svc.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	if err := f.c.Status().Update(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	f.create(t, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: name + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"198.18.1.5"}, NodeName: ptr.To("n1"), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}},
+	})
+}
+
+func (f *fixture) statuses(t *testing.T) map[string]v1beta1.ServiceL2StatusStatus {
+	var l v1beta1.ServiceL2StatusList
+	if err := f.c.List(context.Background(), &l); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]v1beta1.ServiceL2StatusStatus{}
+	for _, s := range l.Items {
+		out[s.Status.ServiceName+"@"+s.Status.Node] = s.Status
+	}
+	return out
+}
+
+// For 203.0.113.10 the election order of n1..n4 is n4 n3 n1 n2 (speaker/election tests).
+func TestAgentAnnouncesStatusAndFailsOver(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ann4, rec4 := f.startAgent(t, ctx, "n4", nil)
+	ann3, rec3 := f.startAgent(t, ctx, "n3", nil)
+	f.service(t, "web", "203.0.113.10")
+
+	waitFor(t, "n4 announces", func() (bool, string) {
+		return slices.Equal(ann4.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann4.ips())
+	})
+	if len(ann3.ips()) != 0 {
+		t.Errorf("n3 announces %v too", ann3.ips())
+	}
+	waitFor(t, "status of n4", func() (bool, string) {
+		s, ok := f.statuses(t)["web@n4"]
+		return ok && slices.Equal(s.IPs, []string{"203.0.113.10"}) && slices.Equal(s.Interfaces, []string{"eth0"}) &&
+			meta.IsStatusConditionTrue(s.Conditions, v1beta1.ConditionAnnounced), fmt.Sprintf("%+v", f.statuses(t))
+	})
+	waitFor(t, "announce event by n4", func() (bool, string) {
+		return rec4.find("default/web", EventAnnouncerChanged, "node n4 announces 203.0.113.10"), rec4.all()
+	})
+
+	// n4 is cut off: it sees nobody, the others do not see it. n3 takes over (n4, alone,
+	// keeps announcing on its side of the partition); n3's status replaces n4's.
+	f.v.set([]string{"n4"})
+	f.v.set([]string{"n1", "n2", "n3"}, "n1", "n2", "n3")
+	waitFor(t, "n3 announces", func() (bool, string) {
+		return slices.Equal(ann3.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann3.ips())
+	})
+	waitFor(t, "status of n3 with n4's deleted once", func() (bool, string) {
+		s, ok := f.statuses(t)["web@n3"]
+		return ok && slices.Equal(s.IPs, []string{"203.0.113.10"}), fmt.Sprintf("%+v", f.statuses(t))
+	})
+	waitFor(t, "event by n3", func() (bool, string) {
+		return rec3.find(EventAnnouncerChanged, "node n3 announces 203.0.113.10", "previously: n4"), rec3.all()
+	})
+
+	// The partition heals: n3 withdraws; n4, which sees members come back, sends a
+	// gratuitous round so the network returns to it.
+	ann4.mu.Lock()
+	before := ann4.reannounced
+	ann4.mu.Unlock()
+	f.v.set(everyone, everyone...)
+	waitFor(t, "n3 withdraws", func() (bool, string) { return len(ann3.ips()) == 0, fmt.Sprint(ann3.ips()) })
+	waitFor(t, "n4 reannounces", func() (bool, string) {
+		ann4.mu.Lock()
+		re := ann4.reannounced
+		ann4.mu.Unlock()
+		return re > before && slices.Equal(ann4.ips(), []string{"203.0.113.10"}), fmt.Sprint(re)
+	})
+	waitFor(t, "only n4's status remains", func() (bool, string) {
+		st := f.statuses(t)
+		_, ok := st["web@n4"]
+		return ok && len(st) == 1, fmt.Sprintf("%+v", st)
+	})
+
+	// The Service loses its endpoints: nobody announces.
+	if err := f.c.DeleteAllOf(ctx, &discoveryv1.EndpointSlice{}, client.InNamespace("default")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n4 withdraws without endpoints", func() (bool, string) { return len(ann4.ips()) == 0, fmt.Sprint(ann4.ips()) })
+	waitFor(t, "status removed", func() (bool, string) { return len(f.statuses(t)) == 0, fmt.Sprintf("%+v", f.statuses(t)) })
+}
+
+func TestAgentMissingInterfaceKeepsOtherIPs(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.create(t, &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "v6-eth7"},
+		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{"v6"}, Interfaces: []string{"eth7"}}})
+	ann, rec := f.startAgent(t, ctx, "n4", map[string]bool{"eth0": true})
+	// 2001:db8:100::10 ranks n4 first too.
+	f.service(t, "dual", "203.0.113.10", "2001:db8:100::10")
+
+	waitFor(t, "IPv4 announced, IPv6 not", func() (bool, string) {
+		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
+	})
+	waitFor(t, "events on the advertisement and the Service", func() (bool, string) {
+		return rec.find("/v6-eth7", EventInterfaceMissing, `"eth7"`) && rec.find("default/dual", EventNoInterface), rec.all()
+	})
+	waitFor(t, "status condition", func() (bool, string) {
+		s, ok := f.statuses(t)["dual@n4"]
+		c := meta.FindStatusCondition(s.Conditions, v1beta1.ConditionAnnounced)
+		return ok && c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1beta1.ReasonInterfaceMissing &&
+			slices.Equal(s.IPs, []string{"203.0.113.10"}), fmt.Sprintf("%+v", s)
+	})
+	var st v1beta1.ServiceL2Status
+	err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: StatusName("dual", "n4")}, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.OwnerReferences) != 1 || st.OwnerReferences[0].Name != "dual" {
+		t.Errorf("owner references %+v", st.OwnerReferences)
+	}
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "nope"}, &st); !apierrors.IsNotFound(err) {
+		t.Errorf("unexpected: %v", err)
+	}
+}
