@@ -61,8 +61,20 @@ type Lab struct {
 	waits map[int]chan struct{} // processes this Lab started, closed when reaped
 }
 
-// DefaultK8sBin returns hack/k8s-binaries.sh's output directory.
+// DefaultK8sBin returns $KUBEBUILDER_ASSETS when it holds every binary the lab needs (the
+// Makefile sets it for envtest), else hack/k8s-binaries.sh's output directory.
 func DefaultK8sBin() string {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		all := true
+		for _, b := range k8sBinaries {
+			if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+				all = false
+			}
+		}
+		if all {
+			return dir
+		}
+	}
 	cache := os.Getenv("LOADSTONE_CACHE")
 	if cache == "" {
 		home, _ := os.UserHomeDir()
