@@ -84,6 +84,10 @@ func Main(m *testing.M, opts Options) int {
 		fmt.Fprintf(os.Stderr, "e2e: lab up failed: %v\nlogs: %s/logs\n", err, l.Dir())
 		return 1
 	}
+	if why, missing := l.State().Missing["nodeagent"]; missing {
+		fmt.Fprintf(os.Stderr, "e2e: the node agent is not running, so no Pod can run: %s\n", why)
+		return 1
+	}
 	os.Setenv(envLabUp, l.Dir())
 	return m.Run()
 }
