@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -317,7 +316,6 @@ func probeLoop(ctx context.Context, cfg ProbeConfig) ProbeResult {
 	}
 	var last time.Time // last success
 	var gap *Gap
-	var mu sync.Mutex
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	for {
@@ -333,7 +331,6 @@ func probeLoop(ctx context.Context, cfg ProbeConfig) ProbeResult {
 		}
 		start := time.Now()
 		ok := one()
-		mu.Lock()
 		r.Sent++
 		if ok {
 			r.OK++
@@ -354,6 +351,5 @@ func probeLoop(ctx context.Context, cfg ProbeConfig) ProbeResult {
 			}
 			gap.Failed++
 		}
-		mu.Unlock()
 	}
 }
