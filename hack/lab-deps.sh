@@ -45,11 +45,17 @@ wait_apt() {
 }
 
 export DEBIAN_FRONTEND=noninteractive
+# FRR's and BIRD's packages would start their daemons in the root namespace; the lab runs
+# them only inside its own namespaces. Unless a policy already exists, forbid starting
+# services for the duration of the install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 log "installing: ${missing[*]}"
 wait_apt
 apt-get update -qq
 wait_apt
-# Debian's policy-rc.d (or no init system) keeps apt from starting the daemons; the lab
-# starts FRR and BIRD itself inside its namespaces.
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 log "done"
