@@ -156,7 +156,7 @@ func (w *walk) readyEndpoints(ctx context.Context, svc string) (addrs []string, 
 
 // waitReady waits until svc has exactly n ready endpoints.
 func (w *walk) waitReady(ctx context.Context, svc string, n int) ([]string, map[string]bool, error) {
-	w.say("waiting until %s has %d ready endpoints ...", svc, n)
+	w.say("waiting until %s has %d ready endpoint(s) ...", svc, n)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		addrs, nodes, err := w.readyEndpoints(ctx, svc)
