@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // goPrograms are the project's programs the lab builds from the tree: name → package.
@@ -29,9 +30,14 @@ func (l *Lab) buildAll(ctx context.Context) func() map[string]string {
 				bins[p.name] = bin
 				continue
 			}
+			t0 := time.Now()
 			if reason := l.buildOne(ctx, p.name, p.pkg); reason != "" {
 				_ = l.state.setMissing(p.name, reason)
 				continue
+			}
+			// A cold build cache takes minutes on 2 cores: say what took the time.
+			if d := time.Since(t0); d > 5*time.Second {
+				l.log.Info("built from the tree", "program", p.name, "seconds", fmt.Sprintf("%.0f", d.Seconds()))
 			}
 			bins[p.name] = filepath.Join(l.cfg.Dir, "bin", p.name)
 		}

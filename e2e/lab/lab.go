@@ -248,6 +248,7 @@ func (l *Lab) Up(ctx context.Context) error {
 	if err := l.state.update(func(s *State) { *s = State{Nodes: l.cfg.Nodes} }); err != nil {
 		return err
 	}
+	l.log.Info("building the node agent, controller, speaker and lab command from the tree in the background (go build; minutes with a cold build cache)")
 	builds := l.buildAll(ctx)
 
 	l.log.Info("generating certificates and kubeconfigs")
@@ -278,7 +279,7 @@ func (l *Lab) Up(ctx context.Context) error {
 	if err := l.startControllers(); err != nil {
 		return fmt.Errorf("lab: control plane: %w", err)
 	}
-	l.log.Info("waiting for the Go builds (node agent, controller, speaker)")
+	l.log.Info("waiting for the Go builds")
 	bins := builds()
 	if err := l.startAPIProxy(ctx, bins); err != nil {
 		return fmt.Errorf("lab: %w", err)
