@@ -1,0 +1,175 @@
+package l2
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/loadstone-lb/loadstone/e2e/framework"
+	"github.com/loadstone-lb/loadstone/e2e/lab"
+)
+
+// B1 (shared/BENCHMARKS.md): L2 failover. For each case and run, a client probes the LB IP
+// with a TCP connect every 1 ms; the announcing node fails; we record the longest gap in
+// service and the handover time (failure → the router's neighbour entry names another
+// node's MAC). Link-cut runs also restore the link and count the router entry's changes
+// in the 3 s after it settled back on the elected node (flapping).
+//
+// It reports numbers and asserts none. It runs only with LOADSTONE_BENCH=1 (TestB1) or
+// under -bench (BenchmarkB1):
+//
+//	LOADSTONE_BENCH=1 go test -p 1 -run TestB1 -v -timeout 60m ./e2e/l2/
+//
+// LOADSTONE_B1_RUNS sets the runs per case (default 20); LOADSTONE_BENCH_OUT names a file
+// to write the markdown table to.
+func TestB1(t *testing.T) {
+	if os.Getenv("LOADSTONE_BENCH") != "1" {
+		t.Skip("benchmark B1: set LOADSTONE_BENCH=1 (or run BenchmarkB1 with -bench)")
+	}
+	runB1(t)
+}
+
+// BenchmarkB1 is B1 under `go test -bench B1`; b.N is ignored (the run count is the
+// statistical sample, not a loop to time).
+func BenchmarkB1(b *testing.B) {
+	for b.Loop() {
+		runB1(b)
+		break
+	}
+}
+
+type b1Sample struct {
+	gap, handover time.Duration
+	flaps         int
+}
+
+type b1Case struct {
+	name string
+	// act makes the announcing node fail; undo brings it back.
+	act, undo func(x *l2, node string)
+}
+
+func runB1(tb testing.TB) {
+	runs := 20
+	if s := os.Getenv("LOADSTONE_B1_RUNS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			runs = n
+		}
+	}
+	x := setup(tb)
+	ip := x.echoService("b1", 3, []corev1.IPFamily{corev1.IPv4Protocol}, "", nil)[0]
+	x.GetEventually(lab.ClientNS, url(ip), 60*time.Second)
+	r := newRouterNeigh(tb, ip)
+	macs := macToNode(tb, x.Lab)
+
+	var stopped = map[string]func(){}
+	cases := []b1Case{
+		{name: "speaker SIGKILL", act: func(x *l2, n string) {
+			p := x.Kill("speaker-" + n)
+			stopped[n] = func() { x.StartProc(p) }
+		}, undo: func(x *l2, n string) { stopped[n]() }},
+		{name: "speaker SIGTERM (graceful)", act: func(x *l2, n string) {
+			p := x.Stop("speaker-"+n, 10*time.Second)
+			stopped[n] = func() { x.StartProc(p) }
+		}, undo: func(x *l2, n string) { stopped[n]() }},
+		{name: "node link cut", act: func(x *l2, n string) { x.CutLink(n) },
+			undo: func(x *l2, n string) { x.RestoreLink(n) }},
+	}
+	results := map[string][]b1Sample{}
+	for _, c := range cases {
+		for i := 0; i < runs; i++ {
+			elected := x.waitAnnouncer("b1", ip, "")
+			x.waitRouterMAC(r, ip, nodeMAC(tb, elected))
+			time.Sleep(500 * time.Millisecond) // quiet before the failure
+			probe, err := framework.StartProbe(framework.ProbeConfig{Target: target(ip), Timeout: 50 * time.Millisecond})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			oldMAC := nodeMAC(tb, elected)
+			t0 := time.Now()
+			c.act(x, elected)
+			var handover time.Duration
+			for time.Since(t0) < 60*time.Second {
+				if m := r.mac(); m != "" && m != oldMAC {
+					handover = time.Since(t0)
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(500 * time.Millisecond) // let the probe see service come back
+			res := probe.Stop()
+			s := b1Sample{gap: res.MaxGap(), handover: handover}
+			if handover == 0 {
+				tb.Logf("%s run %d: no handover within 60 s", c.name, i+1)
+			}
+			c.undo(x, elected)
+			// Back on the elected node; then count changes of the router entry for 3 s.
+			x.waitRouterMAC(r, ip, oldMAC)
+			last, end := r.mac(), time.Now().Add(3*time.Second)
+			for time.Now().Before(end) {
+				if m := r.mac(); m != "" && m != last {
+					s.flaps++
+					last = m
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			results[c.name] = append(results[c.name], s)
+			tb.Logf("%s run %d: gap %v handover %v flaps-after-return %d (%s -> %s)", c.name, i+1,
+				s.gap.Round(time.Millisecond), s.handover.Round(time.Millisecond), s.flaps, elected, macs[last])
+		}
+	}
+	table := b1Table(results, runs)
+	fmt.Println(table)
+	if out := os.Getenv("LOADSTONE_BENCH_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
+			tb.Errorf("write %s: %v", out, err)
+		}
+	}
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(p*float64(len(s)-1) + 0.5)
+	return s[i]
+}
+
+func b1Table(results map[string][]b1Sample, runs int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## B1: L2 failover (%d runs per case; `LOADSTONE_BENCH=1 go test -p 1 -run TestB1 -v ./e2e/l2/`)\n\n", runs)
+	b.WriteString("| case | gap p50 | gap p90 | gap p99 | gap max | handover p50 | handover p99 | handover max | runs with flapping after return |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range results {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		var gaps, hos []time.Duration
+		flapping := 0
+		for _, s := range results[name] {
+			gaps = append(gaps, s.gap)
+			hos = append(hos, s.handover)
+			if s.flaps > 0 {
+				flapping++
+			}
+		}
+		r := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |\n", name,
+			r(pct(gaps, .5)), r(pct(gaps, .9)), r(pct(gaps, .99)), r(slices.Max(gaps)),
+			r(pct(hos, .5)), r(pct(hos, .99)), r(slices.Max(hos)), flapping, len(results[name]))
+	}
+	b.WriteString("\nGap: longest stretch without a successful TCP connect (probes every 1 ms, 50 ms timeout). Handover: failure → the router's neighbour entry names another node. For speaker kills the old node keeps forwarding (its kube-proxy rules stay), so the gap mostly shows ARP/NDP effects; the link cut is the crash case.\n")
+	return b.String()
+}
