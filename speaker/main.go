@@ -23,6 +23,7 @@ import (
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/speaker/agent"
 	"github.com/loadstone-lb/loadstone/speaker/layer2"
+	"github.com/loadstone-lb/loadstone/speaker/members"
 )
 
 func main() {
@@ -45,7 +46,11 @@ func run() error {
 		metricsAddr = fs.String("metrics-bind-address", ":7572", "address of the Prometheus metrics endpoint (0 disables it)")
 		probeAddr   = fs.String("health-probe-bind-address", ":7573", "address of the /healthz and /readyz endpoints (0 disables it)")
 		verbose     = fs.Bool("v", false, "debug logs")
+		timing      = members.FastTiming()
 	)
+	fs.DurationVar(&timing.ProbeInterval, "memberlist-probe-interval", timing.ProbeInterval, "memberlist probe interval")
+	fs.DurationVar(&timing.ProbeTimeout, "memberlist-probe-timeout", timing.ProbeTimeout, "memberlist probe timeout (ack wait before indirect probes)")
+	fs.IntVar(&timing.SuspicionMult, "memberlist-suspicion-mult", timing.SuspicionMult, "memberlist suspicion multiplier (suspicion timeout = mult × probe interval for up to 10 nodes)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -112,6 +117,7 @@ func run() error {
 		SecretName: *secretName,
 		BindAddr:   *mlBind,
 		Port:       *mlPort,
+		Timing:     timing,
 		AfterLeave: ann.Close,
 	})); err != nil {
 		return err

@@ -124,7 +124,7 @@ func New(cfg Config) *Agent {
 	if cfg.HoldDown <= 0 {
 		cfg.HoldDown = 3 * time.Second
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeName), m: newMetrics(cfg.Registerer),
+	return &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		trigger: make(chan struct{}, 1), conflicts: make(chan layer2.Conflict, 128),
 		prevWinners: map[netip.Addr]string{}, prevAlive: map[string]bool{}, prevProblems: map[string]bool{},
 		suppressed: map[netip.Addr]time.Time{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{}}
@@ -598,7 +598,8 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 		if statusEqual(st.Status, next.Status) {
 			continue
 		}
-		if err := a.cfg.Client.Status().Update(ctx, next); err != nil {
+		// A merge patch of the status: no conflict on a stale resourceVersion from the cache.
+		if err := a.cfg.Client.Status().Patch(ctx, next, client.MergeFrom(st)); err != nil {
 			errs = append(errs, fmt.Errorf("update status of %s: %w", k, err))
 		}
 	}

@@ -38,6 +38,8 @@ type MembershipConfig struct {
 	// InternalIP of the bind address's family (IPv4 when unspecified).
 	BindAddr string
 	Port     int
+	// Timing of memberlist (zero: members.FastTiming()).
+	Timing members.Timing
 	// LeaveTimeout bounds the graceful leave on stop.
 	LeaveTimeout time.Duration
 	// AfterLeave runs after the graceful leave (the speaker stops answering ARP/NDP then).
@@ -89,7 +91,7 @@ func (r *MembershipRunnable) Start(ctx context.Context) error {
 	m, err := members.Start(ctx, members.Config{
 		Logger: log, Registerer: r.cfg.Registerer, NodeName: r.cfg.NodeName,
 		BindAddr: r.cfg.BindAddr, BindPort: r.cfg.Port, AdvertiseAddr: advertise, Key: key,
-		Meta: EncodeMACs(macs), Peers: r.peers,
+		Meta: EncodeMACs(macs), Peers: r.peers, Timing: r.cfg.Timing,
 	})
 	if err != nil {
 		log.Error("memberlist unusable: staying in degraded mode (Node readiness)", "err", err)

@@ -37,14 +37,15 @@ type Timing struct {
 
 // FastTiming is tuned for sub-second detection of a crashed speaker on a LAN; the
 // reasoning is in docs/speaker.md. With n ≤ 10 nodes memberlist's suspicion timeout is
-// SuspicionMult × ProbeInterval = 200 ms, and with few nodes Lifeguard expects no
-// confirmations, so the timeout does not stretch: a crash is declared dead about
-// ProbeInterval + ProbeTimeout + 200 ms after the last good probe.
+// SuspicionMult × ProbeInterval = 300 ms once one other node confirms the suspicion
+// (Lifeguard starts at SuspicionMaxTimeoutMult × that, 600 ms, and shrinks it with
+// confirmations): a crash is declared dead about ProbeInterval + ProbeTimeout + 300 ms
+// after the last good probe.
 func FastTiming() Timing {
 	return Timing{
 		ProbeInterval:           100 * time.Millisecond,
-		ProbeTimeout:            60 * time.Millisecond,
-		SuspicionMult:           2,
+		ProbeTimeout:            80 * time.Millisecond,
+		SuspicionMult:           3,
 		SuspicionMaxTimeoutMult: 2,
 		IndirectChecks:          2,
 		GossipInterval:          20 * time.Millisecond,
@@ -136,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Members, error) {
 	if n := len(cfg.Key); cfg.Key != nil && n != 16 && n != 24 && n != 32 {
 		return nil, fmt.Errorf("members: gossip key is %d bytes, want 16, 24 or 32", n)
 	}
-	m := &Members{cfg: cfg, log: cfg.Logger.With("subsystem", "members"), m: newMetrics(cfg.Registerer),
+	m := &Members{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		changes: make(chan struct{}, 1), states: map[string]Member{}, done: make(chan struct{})}
 
 	mc := memberlist.DefaultLANConfig()
