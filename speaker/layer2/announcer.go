@@ -183,6 +183,13 @@ func (a *Announcer) Apply(want Desired) Applied {
 	// Withdraw first, so that an IP moving between interfaces is never answered twice
 	// with stale state, and losses take effect before any slow socket work.
 	for name, r := range a.ifaces {
+		if r.broken.Load() {
+			a.log.Warn("reopening responder after a socket error", "iface", name)
+			r.setOwned(nil)
+			r.close()
+			delete(a.ifaces, name)
+			continue
+		}
 		r.setOwned(perIface[name])
 		if len(perIface[name]) == 0 {
 			r.close()
@@ -294,6 +301,9 @@ type responder struct {
 
 	// owned is replaced whole (copy on write) and read by the reader goroutines.
 	owned atomic.Pointer[map[netip.Addr]bool]
+	// broken is set when a socket fails (e.g. the interface went away); the next Apply
+	// reopens the responder.
+	broken atomic.Bool
 
 	// The fields below are guarded by Announcer.mu.
 	arp    frameConn
@@ -484,8 +494,9 @@ func (r *responder) readLoop(c frameConn, v6 bool) {
 		n, err := c.ReadFrame(buf)
 		if err != nil {
 			if r.ctx.Err() == nil {
+				r.broken.Store(true)
 				r.a.m.errors.WithLabelValues("read").Inc()
-				r.a.log.Error("reading failed; responder stopped", "iface", r.ifi.Name, "family", fam, "err", err)
+				r.a.log.Error("reading failed; responder stopped until the next apply", "iface", r.ifi.Name, "family", fam, "err", err)
 			}
 			return
 		}
