@@ -102,18 +102,20 @@ func (w *walk) kubectl(args ...string) (string, error) {
 
 // waitHTTP polls url from inside netns ns (silently) until it answers three times in a
 // row, up to d: kube-proxy programs a new Service within about a second.
-func (w *walk) waitHTTP(ns, url string, d time.Duration) {
-	deadline := time.Now().Add(d)
+func (w *walk) waitHTTP(ns, url string, d time.Duration) time.Duration {
+	start := time.Now()
+	deadline := start.Add(d)
 	for time.Now().Before(deadline) {
 		ok := 0
 		for ok < 3 && exec.Command("ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "1", url).Run() == nil {
 			ok++
 		}
 		if ok == 3 {
-			return
+			return time.Since(start)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	return time.Since(start)
 }
 
 // curl runs curl inside a namespace and returns the body.
@@ -323,7 +325,9 @@ func (w *walk) run(ctx context.Context) error {
 // and which node it points at, and checks that the answers spread over the pods.
 func (w *walk) lbTraffic(ctx context.Context, ip string) bool {
 	u := fmt.Sprintf("http://%s/", net.JoinHostPort(ip, "8080"))
-	w.waitHTTP(lab.ClientNS, u, 10*time.Second)
+	if d := w.waitHTTP(lab.ClientNS, u, 30*time.Second); d > 3*time.Second {
+		w.say("note: %s answered the client only %.1f s after it was assigned", ip, d.Seconds())
+	}
 	counts := map[string]int{}
 	for i := 0; i < 9; i++ {
 		body, _ := w.curl(lab.ClientNS, "", u)
