@@ -164,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Members, error) {
 	mc.Events = eventDelegate{m}
 	m.meta = &metaDelegate{meta: cfg.Meta}
 	mc.Delegate = m.meta
-	mc.Logger = log.New(&slogWriter{log: m.log}, "", 0)
+	mc.Logger = log.New(&slogWriter{log: m.log, quiet: m.isStopped}, "", 0)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		m.setDegraded(true, "memberlist could not start: "+err.Error())
@@ -458,8 +458,19 @@ func (*metaDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (*metaDelegate) LocalState(join bool) []byte                { return nil }
 func (*metaDelegate) MergeRemoteState(buf []byte, join bool)     {}
 
-// slogWriter adapts memberlist's "[LEVEL] memberlist: message" log lines to slog.
-type slogWriter struct{ log *slog.Logger }
+func (m *Members) isStopped() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopped
+}
+
+// slogWriter adapts memberlist's "[LEVEL] memberlist: message" log lines to slog. Once
+// quiet() is true (stopping), lines are logged at debug level: memberlist reports the
+// closing of its own sockets as errors.
+type slogWriter struct {
+	log   *slog.Logger
+	quiet func() bool
+}
 
 var _ io.Writer = (*slogWriter)(nil)
 
@@ -477,6 +488,9 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 			}
 		}
 		line = strings.TrimPrefix(line, "memberlist: ")
+		if w.quiet != nil && w.quiet() {
+			level = slog.LevelDebug
+		}
 		w.log.Log(context.Background(), level, line, "source", "memberlist")
 	}
 	return len(p), nil
