@@ -4,6 +4,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/loadstone-lb/loadstone/e2e/framework"
 )
 
@@ -11,6 +14,8 @@ import (
 // to the directory of a lab that is already up (e.g. /tmp/loadstone-lab after `lab up`),
 // the tests attach to it instead and leave it running.
 func TestMain(m *testing.M) {
+	// controller-runtime's client logs through its global logger; give it one (silent).
+	log.SetLogger(logr.Discard())
 	if dir := os.Getenv("LOADSTONE_E2E_ATTACH"); dir != "" {
 		os.Setenv("LOADSTONE_E2E_LAB_UP", dir)
 		os.Exit(m.Run())
