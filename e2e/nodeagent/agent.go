@@ -687,10 +687,15 @@ func (a *Agent) ensureNode(ctx context.Context) error {
 }
 
 func (a *Agent) writeNodeStatus(ctx context.Context, node *corev1.Node, ready bool, reason, message string) error {
-	n := node.DeepCopy()
-	n.Status = NodeStatus(node.Status, a.spec, ready, reason, message, time.Now())
-	if _, err := a.cfg.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update node status: %w", err)
+	// A merge patch of the status alone: an update would carry the whole (possibly stale)
+	// object, and NodeRestriction refuses a node that seems to drop taints others added.
+	status := NodeStatus(node.Status, a.spec, ready, reason, message, time.Now())
+	patch, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return fmt.Errorf("node status patch: %w", err)
+	}
+	if _, err := a.cfg.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		return fmt.Errorf("patch node status: %w", err)
 	}
 	return nil
 }
