@@ -54,8 +54,11 @@ bench: deps k8s-binaries ## Run the benchmarks and write bench/results.md.
 
 .PHONY: lab
 lab: deps k8s-binaries ## Bring up the lab cluster with Loadstone and walk through ClusterIP -> NodePort -> LoadBalancer.
-	$(GO) run ./e2e/cmd/lab up --k8s-bin "$(K8S_BIN)"
-	$(GO) run ./e2e/cmd/lab walkthrough
+	$(GO) run ./e2e/cmd/lab -k8s-bin "$(K8S_BIN)" walkthrough
+
+.PHONY: lab-up
+lab-up: deps k8s-binaries ## Bring up the lab cluster with Loadstone, without the walkthrough.
+	$(GO) run ./e2e/cmd/lab -k8s-bin "$(K8S_BIN)" up
 
 .PHONY: lab-down
 lab-down: ## Tear the lab down (processes by PID, namespaces by name).
