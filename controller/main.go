@@ -43,6 +43,8 @@ func run() error {
 		requireClass = fs.Bool("require-class", false, "serve only Services with loadBalancerClass "+v1beta1.LoadBalancerClass)
 		ipMode       = fs.String("ip-mode", string(corev1.LoadBalancerIPModeVIP), "status.loadBalancer.ingress ipMode: VIP (kube-proxy serves the address) or Proxy (Loadstone's dataplane serves it)")
 		workers      = fs.Int("workers", 16, "parallel Service reconciles")
+		qps          = fs.Float64("kube-api-qps", 300, "API requests per second the controller may send (one status patch and one Event per allocation)")
+		burst        = fs.Int("kube-api-burst", 600, "API request burst")
 		verbose      = fs.Bool("v", false, "debug logs")
 	)
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -60,6 +62,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	cfg.QPS, cfg.Burst = float32(*qps), *burst
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
