@@ -76,7 +76,9 @@ type Config struct {
 	// Interfaces lists this node's interface names (default: net.Interfaces).
 	Interfaces func() (map[string]bool, error)
 	// MinSyncInterval coalesces bursts of changes (default 5 ms); ResyncPeriod forces a full
-	// sync (default 30 s); HoldDown is how long a yielded IP stays withdrawn (default 3 s).
+	// sync (default 30 s); HoldDown is how long at most a yielded IP stays withdrawn
+	// (default 10 s; it ends earlier once the node we yielded to is a live member, since
+	// from then on the election and the other node agree).
 	MinSyncInterval time.Duration
 	ResyncPeriod    time.Duration
 	HoldDown        time.Duration
@@ -99,7 +101,7 @@ type Agent struct {
 	prevAlive    map[string]bool
 	prevProblems map[string]bool
 	lastPlan     announce.Plan
-	suppressed   map[netip.Addr]time.Time
+	suppressed   map[netip.Addr]suppression
 	lastConflict map[netip.Addr]time.Time
 	// gcDone remembers (service, node) status objects of dead nodes already deleted, so a
 	// partitioned node that recreates its object is not fought over; cleared when the node
@@ -122,12 +124,12 @@ func New(cfg Config) *Agent {
 		cfg.ResyncPeriod = 30 * time.Second
 	}
 	if cfg.HoldDown <= 0 {
-		cfg.HoldDown = 3 * time.Second
+		cfg.HoldDown = 10 * time.Second
 	}
 	return &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		trigger: make(chan struct{}, 1), conflicts: make(chan layer2.Conflict, 128),
 		prevWinners: map[netip.Addr]string{}, prevAlive: map[string]bool{}, prevProblems: map[string]bool{},
-		suppressed: map[netip.Addr]time.Time{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{}}
+		suppressed: map[netip.Addr]suppression{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{}}
 }
 
 // UseMembers sets the membership view (nil: degraded, Node readiness).
@@ -233,8 +235,9 @@ func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
 	desired := layer2.Desired(plan.Desired())
 	var next time.Duration
 	now := time.Now()
-	for ip, until := range a.suppressed {
-		if now.After(until) {
+	for ip, sup := range a.suppressed {
+		until := sup.until
+		if now.After(until) || (sup.to != "" && snap.Alive[sup.to]) {
 			delete(a.suppressed, ip)
 			continue
 		}
@@ -650,9 +653,16 @@ func (a *Agent) handleConflict(ctx context.Context, c layer2.Conflict) {
 	case announce.Defend:
 		a.cfg.Announcer.Reannounce(c.IP)
 	case announce.Yield:
-		a.suppressed[c.IP] = now.Add(a.cfg.HoldDown)
+		a.suppressed[c.IP] = suppression{until: now.Add(a.cfg.HoldDown), to: other}
 		a.Trigger()
 	}
+}
+
+// suppression is a yielded IP: withdrawn until a time, or until the node it was yielded
+// to is a live member.
+type suppression struct {
+	until time.Time
+	to    string
 }
 
 // macOwner finds the speaker whose member metadata lists mac.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -70,6 +71,7 @@ func (f *fakeAnnouncer) ips() []string {
 type view struct {
 	mu      sync.Mutex
 	alive   map[string]map[string]bool // observer -> alive set
+	all     map[string]members.Member  // member metadata, for MAC owners
 	changes []chan struct{}
 }
 
@@ -115,9 +117,13 @@ func (m *viewOf) Alive() map[string]bool {
 	defer m.v.mu.Unlock()
 	return maps.Clone(m.v.alive[m.self])
 }
-func (m *viewOf) Degraded() bool                 { return false }
-func (m *viewOf) All() map[string]members.Member { return nil }
-func (m *viewOf) Changes() <-chan struct{}       { return m.c }
+func (m *viewOf) Degraded() bool { return false }
+func (m *viewOf) All() map[string]members.Member {
+	m.v.mu.Lock()
+	defer m.v.mu.Unlock()
+	return maps.Clone(m.v.all)
+}
+func (m *viewOf) Changes() <-chan struct{} { return m.c }
 
 type recorder struct {
 	mu     sync.Mutex
@@ -174,6 +180,11 @@ type fixture struct {
 }
 
 func (f *fixture) startAgent(t *testing.T, ctx context.Context, node string, ifaces map[string]bool) (*fakeAnnouncer, *recorder) {
+	ann, rec, _ := f.startAgentWith(t, ctx, node, ifaces, 0)
+	return ann, rec
+}
+
+func (f *fixture) startAgentWith(t *testing.T, ctx context.Context, node string, ifaces map[string]bool, holdDown time.Duration) (*fakeAnnouncer, *recorder, *Agent) {
 	t.Helper()
 	ca, err := cache.New(f.env.Config, cache.Options{Scheme: f.env.Scheme})
 	if err != nil {
@@ -181,11 +192,11 @@ func (f *fixture) startAgent(t *testing.T, ctx context.Context, node string, ifa
 	}
 	go ca.Start(ctx)
 	ann, rec := &fakeAnnouncer{}, &recorder{}
-	a := New(Config{NodeName: node, Cache: ca, Client: f.c, Recorder: rec, Announcer: ann,
+	a := New(Config{NodeName: node, Cache: ca, Client: f.c, Recorder: rec, Announcer: ann, HoldDown: holdDown,
 		Interfaces: func() (map[string]bool, error) { return ifaces, nil }})
 	a.UseMembers(f.v.member(node))
 	go a.Start(ctx)
-	return ann, rec
+	return ann, rec, a
 }
 
 func (f *fixture) create(t *testing.T, objs ...client.Object) {
@@ -353,4 +364,52 @@ func TestAgentMissingInterfaceKeepsOtherIPs(t *testing.T) {
 	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "nope"}, &st); !apierrors.IsNotFound(err) {
 		t.Errorf("unexpected: %v", err)
 	}
+}
+
+// Duplicate owners: a conflict with a speaker that ranks first makes this node yield (and
+// take the IP back after the hold-down while that node is still not a member); a conflict
+// with a MAC that is no speaker's is defended with a gratuitous round.
+func TestAgentDuplicateOwnerTieBreak(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mac4 := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x04}
+	f.v.mu.Lock()
+	f.v.all = map[string]members.Member{"n4": {Name: "n4", Meta: EncodeMACs([]net.HardwareAddr{mac4}), State: members.StateDead}}
+	f.v.mu.Unlock()
+	f.v.set([]string{"n3"}, "n1", "n2", "n3") // n3 does not see n4: n3 wins 203.0.113.10
+	ann, rec, a := f.startAgentWith(t, ctx, "n3", nil, 2*time.Second)
+	f.service(t, "web", "203.0.113.10")
+	ip := netip.MustParseAddr("203.0.113.10")
+	waitFor(t, "n3 announces", func() (bool, string) { return slices.Equal(ann.ips(), []string{ip.String()}), fmt.Sprint(ann.ips()) })
+
+	// A MAC nobody knows claims the IP: defend.
+	ann.mu.Lock()
+	before := ann.reannounced
+	ann.mu.Unlock()
+	a.OnConflict(layer2.Conflict{IP: ip, Interface: "eth0", Ours: net.HardwareAddr{2, 0, 0, 0, 0, 3}, Theirs: net.HardwareAddr{2, 0, 0, 0, 0, 0x99}})
+	waitFor(t, "defended", func() (bool, string) {
+		ann.mu.Lock()
+		defer ann.mu.Unlock()
+		return ann.reannounced > before, fmt.Sprint(ann.reannounced)
+	})
+	if !slices.Equal(ann.ips(), []string{ip.String()}) {
+		t.Fatalf("IP dropped after defending: %v", ann.ips())
+	}
+	waitFor(t, "duplicate event", func() (bool, string) {
+		return rec.find(EventDuplicateOwner, "02:00:00:00:00:99", "n3 defends"), rec.all()
+	})
+
+	// n4's MAC claims it (n4 ranks first for this IP): yield, then take it back after the
+	// hold-down, since n3 still does not see n4. (The second conflict comes more than 1 s
+	// after the first: decisions are rate-limited per IP.)
+	time.Sleep(1100 * time.Millisecond)
+	a.OnConflict(layer2.Conflict{IP: ip, Interface: "eth0", Ours: net.HardwareAddr{2, 0, 0, 0, 0, 3}, Theirs: mac4})
+	waitFor(t, "yielded", func() (bool, string) { return len(ann.ips()) == 0, fmt.Sprint(ann.ips()) })
+	waitFor(t, "yield event naming n4", func() (bool, string) {
+		return rec.find(EventDuplicateOwner, "and by n4 (02:00:00:00:00:04)", "n3 yields"), rec.all()
+	})
+	waitFor(t, "back after the hold-down", func() (bool, string) {
+		return slices.Equal(ann.ips(), []string{ip.String()}), fmt.Sprint(ann.ips())
+	})
 }
