@@ -73,6 +73,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Logger:                  log,
+		Cache:                   app.CacheOptions(),
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "loadstone-controller",
 		LeaderElectionNamespace: *leaderNS,

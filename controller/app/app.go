@@ -9,7 +9,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/loadstone-lb/loadstone/controller/pools"
 	"github.com/loadstone-lb/loadstone/controller/service"
@@ -30,6 +34,31 @@ type Options struct {
 	Workers int
 	// StatusInterval is the least time between pool status flushes (default 1 s).
 	StatusInterval time.Duration
+}
+
+// CacheOptions are the manager cache options the controller is built for: managedFields
+// and kubectl's last-applied annotation are dropped from cached objects, and Services and
+// Namespaces are read from the cache without a deep copy (the controller never mutates
+// what it reads). At 10k Services this saves most of the memory and of the copying.
+func CacheOptions() cache.Options {
+	strip := cache.TransformStripManagedFields()
+	return cache.Options{
+		DefaultTransform: func(in any) (any, error) {
+			out, err := strip(in)
+			if o, ok := out.(metav1.Object); ok && err == nil {
+				if a := o.GetAnnotations(); a != nil {
+					if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+						delete(a, corev1.LastAppliedConfigAnnotation)
+					}
+				}
+			}
+			return out, err
+		},
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Service{}:   {UnsafeDisableDeepCopy: ptr.To(true)},
+			&corev1.Namespace{}: {UnsafeDisableDeepCopy: ptr.To(true)},
+		},
+	}
 }
 
 // Controller is the wired controller.

@@ -50,6 +50,7 @@ func startController(t *testing.T, env *testenv.Env, opts app.Options) *controll
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
+		Cache:                  app.CacheOptions(),
 		Logger:                 testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

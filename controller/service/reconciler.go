@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,15 +15,20 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -105,7 +111,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("service").
-		For(&corev1.Service{}).
+		For(&corev1.Service{}, builder.WithPredicates(predicate.Funcs{UpdateFunc: r.relevantUpdate})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.pendingIn)).
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 			r.queue.Store(&q)
@@ -113,6 +119,43 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.Workers}).
 		Complete(r)
+}
+
+// relevantUpdate filters Service updates: an update that changed only the status and the
+// allocated-from-pool annotation, to exactly what the allocator holds (typically the echo
+// of our own patch), needs no reconcile. This halves the reconciles at scale.
+func (r *Reconciler) relevantUpdate(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*corev1.Service)
+	n, ok2 := e.ObjectNew.(*corev1.Service)
+	if !ok1 || !ok2 || n.DeletionTimestamp != nil {
+		return true
+	}
+	if !maps.Equal(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Spec, n.Spec) {
+		return true
+	}
+	for _, k := range []string{v1beta1.AnnotationAddressPool, v1beta1.AnnotationLoadBalancerIPs, v1beta1.AnnotationAllowSharedIP} {
+		if o.Annotations[k] != n.Annotations[k] {
+			return true
+		}
+	}
+	al, held := r.Allocation(types.NamespacedName{Namespace: n.Namespace, Name: n.Name})
+	if !held || !r.Ours(n) {
+		return true
+	}
+	return !sameIngress(n.Status.LoadBalancer.Ingress, r.ingress(al)) ||
+		n.Annotations[v1beta1.AnnotationAllocatedFromPool] != poolAnnotation(al)
+}
+
+func (r *Reconciler) ingress(al ipam.Allocation) []corev1.LoadBalancerIngress {
+	out := make([]corev1.LoadBalancerIngress, 0, len(al.IPs))
+	for _, ip := range al.IPs {
+		out = append(out, corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &r.opts.IPMode})
+	}
+	return out
+}
+
+func poolAnnotation(al ipam.Allocation) string {
+	return strings.Join(slices.Compact(slices.Clone(al.Pools)), ",")
 }
 
 // Ours reports whether the Service is one Loadstone serves.
@@ -341,11 +384,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // write makes the Service's annotation and status match al, in one merge patch to the
 // status subresource, and emits IPAllocated / IPReleased when the addresses changed.
 func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.Allocation, events bool) error {
-	want := make([]corev1.LoadBalancerIngress, 0, len(al.IPs))
-	for _, ip := range al.IPs {
-		want = append(want, corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &r.opts.IPMode})
-	}
-	pool := strings.Join(slices.Compact(slices.Clone(al.Pools)), ",")
+	want := r.ingress(al)
+	pool := poolAnnotation(al)
 	curPool, hasPool := svc.Annotations[v1beta1.AnnotationAllocatedFromPool]
 	if sameIngress(svc.Status.LoadBalancer.Ingress, want) && curPool == pool && hasPool == (pool != "") {
 		return nil
@@ -363,7 +403,9 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.All
 		return err
 	}
 	old := ingressIPs(svc)
-	if err := r.opts.Client.Status().Patch(ctx, svc, client.RawPatch(types.MergePatchType, data)); err != nil {
+	// Patch into a fresh object: svc may share memory with the cache (no deep copy).
+	target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
+	if err := r.opts.Client.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, data)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile; the delete event releases it
 		}
