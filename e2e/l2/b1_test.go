@@ -10,6 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/loadstone-lb/loadstone/e2e/framework"
 	"github.com/loadstone-lb/loadstone/e2e/lab"
@@ -27,7 +29,9 @@ import (
 //	LOADSTONE_BENCH=1 go test -p 1 -run TestB1 -v -timeout 60m ./e2e/l2/
 //
 // LOADSTONE_B1_RUNS sets the runs per case (default 20); LOADSTONE_BENCH_OUT names a file
-// to write the markdown table to.
+// to write the markdown table to; LOADSTONE_B1_CASES="node link cut" runs only the cases
+// whose names it contains; LOADSTONE_B1_BACKENDS_ELSEWHERE=1 moves the backends off the
+// announcing node first.
 func TestB1(t *testing.T) {
 	if os.Getenv("LOADSTONE_BENCH") != "1" {
 		t.Skip("benchmark B1: set LOADSTONE_BENCH=1 (or run BenchmarkB1 with -bench)")
@@ -62,6 +66,25 @@ func runB1(tb testing.TB) {
 	x := setup(tb)
 	ip := x.echoService("b1", 3, []corev1.IPFamily{corev1.IPv4Protocol}, "", nil)[0]
 	x.GetEventually(lab.ClientNS, url(ip), 60*time.Second)
+	if os.Getenv("LOADSTONE_B1_BACKENDS_ELSEWHERE") == "1" {
+		// Variant: no backend on the announcing node, so a failed node takes no backend
+		// with it and the gap shows the announcement alone.
+		elected := x.waitAnnouncer("b1", ip, "")
+		patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":%q,"operator":"NotIn","values":[%q]}]}]}}}}}}}`, corev1.LabelHostname, elected)
+		if _, err := x.Client.AppsV1().Deployments(x.Namespace).Patch(x.Context(), "b1", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			tb.Fatal(err)
+		}
+		x.Eventually("b1 pods off "+elected, 120*time.Second, func() (bool, error) {
+			pods := x.RunningPods("b1")
+			for _, p := range pods {
+				if p.Spec.NodeName == elected || p.DeletionTimestamp != nil {
+					return false, nil
+				}
+			}
+			return len(pods) == 3, nil
+		})
+		x.WaitDeploymentReady("b1", 3)
+	}
 	r := newRouterNeigh(tb, ip)
 	macs := macToNode(tb, x.Lab)
 
@@ -77,6 +100,9 @@ func runB1(tb testing.TB) {
 		}, undo: func(x *l2, n string) { stopped[n]() }},
 		{name: "node link cut", act: func(x *l2, n string) { x.CutLink(n) },
 			undo: func(x *l2, n string) { x.RestoreLink(n) }},
+	}
+	if only := os.Getenv("LOADSTONE_B1_CASES"); only != "" {
+		cases = slices.DeleteFunc(cases, func(c b1Case) bool { return !strings.Contains(only, c.name) })
 	}
 	results := map[string][]b1Sample{}
 	for _, c := range cases {

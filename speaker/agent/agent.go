@@ -82,6 +82,9 @@ type Config struct {
 	MinSyncInterval time.Duration
 	ResyncPeriod    time.Duration
 	HoldDown        time.Duration
+	// DeathDebounce delays a sync that would act on a member's death (default 50 ms; see
+	// debounceDeath). Negative disables it.
+	DeathDebounce time.Duration
 }
 
 // Agent is the layer-2 reconcile loop. It implements manager.Runnable.
@@ -122,6 +125,9 @@ func New(cfg Config) *Agent {
 	}
 	if cfg.ResyncPeriod <= 0 {
 		cfg.ResyncPeriod = 30 * time.Second
+	}
+	if cfg.DeathDebounce == 0 {
+		cfg.DeathDebounce = 50 * time.Millisecond
 	}
 	if cfg.HoldDown <= 0 {
 		cfg.HoldDown = 10 * time.Second
@@ -208,6 +214,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		if d := a.cfg.MinSyncInterval - time.Since(last); d > 0 {
 			time.Sleep(d)
 		}
+		a.debounceDeath()
 		last = time.Now()
 		next, err := a.sync(ctx)
 		wake = nil
@@ -217,6 +224,25 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		if next > 0 {
 			wake = time.After(next)
+		}
+	}
+}
+
+// debounceDeath waits DeathDebounce when a member that was alive at the last sync is now
+// missing. A node returning from a partition gossips the death of everyone it lost (with
+// incarnation numbers that match), and the victims refute it within milliseconds; acting
+// at once would move IPs to a third node and back (seen in B1 as a double flip of the
+// router's entry).
+func (a *Agent) debounceDeath() {
+	m := a.membersView()
+	if m == nil || m.Degraded() || a.cfg.DeathDebounce <= 0 {
+		return
+	}
+	alive := m.Alive()
+	for n := range a.prevAlive {
+		if !alive[n] {
+			time.Sleep(a.cfg.DeathDebounce)
+			return
 		}
 	}
 }
