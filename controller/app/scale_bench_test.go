@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -274,9 +275,33 @@ func runLoadstone(b *testing.B, bin string, n int) loadstoneRun {
 	w := watchAssigned(b, cs, n)
 	cpu0 := procCPU(b, proc.Process.Pid)
 	start := time.Now()
+	profDone := make(chan struct{})
+	go func() {
+		defer close(profDone)
+		dir := os.Getenv("LOADSTONE_BENCH_PPROF")
+		if dir == "" {
+			return
+		}
+		// A CPU profile of the controller while it allocates (needs --enable-pprof).
+		base := strings.TrimSuffix(metricsURL, "/metrics")
+		resp, err := http.Get(base + fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(5, n/200)))
+		if err != nil {
+			b.Logf("pprof: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("controller-cpu-%d.pprof", n)))
+		if err != nil {
+			b.Logf("pprof: %v", err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
 	createServices(b, cs, "s", n)
 	w.wait(b)
 	r.elapsed = time.Since(start)
+	<-profDone
 	r.cpu = procCPU(b, proc.Process.Pid) - cpu0
 	before := w.snapshot()
 	// Let the status writer flush, then read its counters and the peak RSS.
@@ -284,6 +309,9 @@ func runLoadstone(b *testing.B, bin string, n int) loadstoneRun {
 	r.poolWrites = scrape(b, metricsURL, "loadstone_controller_pool_status_writes_total")
 	r.poolWriteErrors = scrape(b, metricsURL, "loadstone_controller_pool_status_write_errors_total")
 	r.peakRSS = procPeakRSS(b, proc.Process.Pid)
+	if dir := os.Getenv("LOADSTONE_BENCH_PPROF"); dir != "" {
+		fetch(b, strings.TrimSuffix(metricsURL, "/metrics")+"/debug/pprof/heap", filepath.Join(dir, fmt.Sprintf("controller-heap-%d.pprof", n)))
+	}
 	stopProcess(b, proc)
 
 	// Restart: N/10 Services created while the controller is down.
@@ -335,7 +363,7 @@ func freePort(b *testing.B) int {
 
 func startControllerProcess(b *testing.B, bin, kubeconfig string) (*exec.Cmd, string) {
 	port := freePort(b)
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--leader-elect=false",
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--leader-elect=false", "--enable-pprof="+strconv.FormatBool(os.Getenv("LOADSTONE_BENCH_PPROF") != ""),
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0")
 	logf, err := os.Create(filepath.Join(b.TempDir(), "controller.log"))
 	if err != nil {
@@ -423,4 +451,20 @@ func scrape(b *testing.B, url, metric string) float64 {
 		}
 	}
 	return 0
+}
+
+func fetch(b *testing.B, url, path string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Logf("fetch %s: %v", url, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Logf("fetch %s: %v", url, err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
 }
