@@ -45,7 +45,9 @@ import (
 // created while it was down, the time until those are assigned (none of the N may move).
 //
 // Runs only with LOADSTONE_BENCH=1 (make bench sets it); sizes come from
-// LOADSTONE_BENCH_SERVICES (default 1000,5000,10000).
+// LOADSTONE_BENCH_SERVICES (default 1000,5000,10000). LOADSTONE_BENCH_CONTROLLER_GOMEMLIMIT
+// sets GOMEMLIMIT for the controller process only; LOADSTONE_BENCH_PPROF=dir saves its CPU
+// and heap profiles.
 func BenchmarkE2EAllocation(b *testing.B) {
 	if os.Getenv("LOADSTONE_BENCH") != "1" {
 		b.Skip("set LOADSTONE_BENCH=1 to run the end-to-end allocation benchmark")
@@ -370,6 +372,10 @@ func startControllerProcess(b *testing.B, bin, kubeconfig string) (*exec.Cmd, st
 		b.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if v := os.Getenv("LOADSTONE_BENCH_CONTROLLER_GOMEMLIMIT"); v != "" {
+		// As a Deployment would set it from the container's memory limit.
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+v)
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

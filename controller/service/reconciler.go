@@ -390,15 +390,7 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.All
 	if sameIngress(svc.Status.LoadBalancer.Ingress, want) && curPool == pool && hasPool == (pool != "") {
 		return nil
 	}
-	patch := map[string]any{
-		"status": map[string]any{"loadBalancer": map[string]any{"ingress": want}},
-	}
-	if pool != "" {
-		patch["metadata"] = map[string]any{"annotations": map[string]any{v1beta1.AnnotationAllocatedFromPool: pool}}
-	} else if hasPool {
-		patch["metadata"] = map[string]any{"annotations": map[string]any{v1beta1.AnnotationAllocatedFromPool: nil}}
-	}
-	data, err := json.Marshal(patch)
+	data, err := json.Marshal(statusPatch(want, pool, hasPool))
 	if err != nil {
 		return err
 	}
@@ -428,6 +420,35 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.All
 		r.opts.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPAllocated, "Allocate", "assigned %s from pool %s", joinIPs(al.IPs), pool)
 	}
 	return nil
+}
+
+// patchBody is the merge patch of write: the annotation (null deletes it) and the ingress.
+type patchBody struct {
+	Metadata *patchMeta  `json:"metadata,omitempty"`
+	Status   patchStatus `json:"status"`
+}
+
+type patchMeta struct {
+	Annotations map[string]*string `json:"annotations"`
+}
+
+type patchStatus struct {
+	LoadBalancer patchLB `json:"loadBalancer"`
+}
+
+type patchLB struct {
+	Ingress []corev1.LoadBalancerIngress `json:"ingress"`
+}
+
+func statusPatch(ingress []corev1.LoadBalancerIngress, pool string, hasPool bool) patchBody {
+	p := patchBody{Status: patchStatus{LoadBalancer: patchLB{Ingress: ingress}}}
+	switch {
+	case pool != "":
+		p.Metadata = &patchMeta{Annotations: map[string]*string{v1beta1.AnnotationAllocatedFromPool: &pool}}
+	case hasPool:
+		p.Metadata = &patchMeta{Annotations: map[string]*string{v1beta1.AnnotationAllocatedFromPool: nil}}
+	}
+	return p
 }
 
 func sameIngress(cur, want []corev1.LoadBalancerIngress) bool {

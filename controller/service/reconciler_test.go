@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/json"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -57,6 +58,30 @@ func TestSameIngress(t *testing.T) {
 	} {
 		if got := sameIngress(tc.cur, want); got != tc.same {
 			t.Errorf("%s: sameIngress = %v", tc.name, got)
+		}
+	}
+}
+
+func TestStatusPatch(t *testing.T) {
+	vip := corev1.LoadBalancerIPModeVIP
+	in := []corev1.LoadBalancerIngress{{IP: "203.0.113.1", IPMode: &vip}}
+	for _, tc := range []struct {
+		name    string
+		ingress []corev1.LoadBalancerIngress
+		pool    string
+		hasPool bool
+		want    string
+	}{
+		{"set", in, "a", false, `{"metadata":{"annotations":{"loadstone.io/allocated-from-pool":"a"}},"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.1","ipMode":"VIP"}]}}}`},
+		{"clear", []corev1.LoadBalancerIngress{}, "", true, `{"metadata":{"annotations":{"loadstone.io/allocated-from-pool":null}},"status":{"loadBalancer":{"ingress":[]}}}`},
+		{"nothing to remove", []corev1.LoadBalancerIngress{}, "", false, `{"status":{"loadBalancer":{"ingress":[]}}}`},
+	} {
+		got, err := json.Marshal(statusPatch(tc.ingress, tc.pool, tc.hasPool))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
 	}
 }
