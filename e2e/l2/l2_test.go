@@ -51,9 +51,8 @@ func moveCase(t *testing.T, act func(x *l2, node string), undo func(x *l2, node 
 	x.waitRouterMAC(r, ip, nodeMAC(t, now))
 	res := probe.Stop()
 	t.Logf("%s moved %s -> %s; probe: %s", ip, old, now, res)
-	if res.Open {
-		t.Errorf("service still down when the probe ended: %s", res)
-	}
+	// Served through the new node. (Not every connection: after a link cut, the backend on
+	// the cut node stays in the EndpointSlice until its Node goes NotReady.)
 	x.GetEventually(lab.ClientNS, url(ip), 30*time.Second)
 	if undo != nil {
 		undo(x, old)

@@ -40,6 +40,8 @@ type Members interface {
 	Degraded() bool
 	All() map[string]members.Member
 	Changes() <-chan struct{}
+	// Arrivals counts peers becoming alive (see members.Members.Arrivals).
+	Arrivals() uint64
 }
 
 // Announcer applies the desired layer-2 state.
@@ -102,6 +104,8 @@ type Agent struct {
 	prevCfg      *model.Config
 	prevWinners  map[netip.Addr]string
 	prevAlive    map[string]bool
+	prevArrivals uint64
+	arrivalsSeen bool // prevArrivals holds a real reading (the first one is a baseline)
 	prevProblems map[string]bool
 	lastPlan     announce.Plan
 	suppressed   map[netip.Addr]suppression
@@ -279,11 +283,21 @@ func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
 		a.log.Warn("announce failed", "err", err)
 	}
 	// A member that (re)appeared may have answered for our IPs meanwhile (a healed
-	// partition): one gratuitous round puts the network back on the elected node.
+	// partition): one gratuitous round puts the network back on the elected node. Arrivals
+	// also counts deaths refuted within the debounce, which the alive sets alone miss: a
+	// short cut of this node lets another node take its IPs without this node ever seeing
+	// its peers gone for long.
 	gained := false
 	for n := range snap.Alive {
 		if !a.prevAlive[n] && n != a.cfg.NodeName {
 			gained = true
+		}
+	}
+	if m := a.membersView(); m != nil {
+		arr := m.Arrivals()
+		if arr != a.prevArrivals {
+			gained = gained || a.arrivalsSeen
+			a.prevArrivals, a.arrivalsSeen = arr, true
 		}
 	}
 	if gained && len(a.prevAlive) > 0 {

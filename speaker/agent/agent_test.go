@@ -124,6 +124,7 @@ func (m *viewOf) All() map[string]members.Member {
 	return maps.Clone(m.v.all)
 }
 func (m *viewOf) Changes() <-chan struct{} { return m.c }
+func (m *viewOf) Arrivals() uint64         { return 0 }
 
 type recorder struct {
 	mu     sync.Mutex

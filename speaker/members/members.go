@@ -116,8 +116,10 @@ type Members struct {
 	everPeer bool
 	// discovered is the number of peer addresses the last discovery returned.
 	discovered int
-	degraded   bool
-	stopped    bool
+	// arrivals counts peers becoming alive (joining, or coming back from dead or left).
+	arrivals uint64
+	degraded bool
+	stopped  bool
 }
 
 // Start creates the memberlist, joins the discovered peers and starts the rejoin loop.
@@ -215,6 +217,15 @@ func (m *Members) All() map[string]Member {
 		out[k] = v
 	}
 	return out
+}
+
+// Arrivals counts the times a peer became alive: joined, or came back after being dead or
+// gone (however briefly: a death refuted within milliseconds counts). A node that sees an
+// arrival re-announces what it owns, since the peer may have answered for its IPs.
+func (m *Members) Arrivals() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.arrivals
 }
 
 // Degraded reports that membership cannot be trusted; callers fall back to Node readiness.
@@ -364,6 +375,9 @@ func (m *Members) event(n *memberlist.Node, s State) {
 	}
 	if s == StateDead && m.states[name].State == StateLeft {
 		s = StateLeft // the leave that follows the "leaving" update
+	}
+	if prev, seen := m.states[name]; s == StateAlive && name != m.cfg.NodeName && (!seen || prev.State != StateAlive) {
+		m.arrivals++
 	}
 	m.states[name] = Member{Name: name, Addr: n.Address(), Meta: userMeta(n.Meta), State: s}
 	stopped := m.stopped

@@ -139,11 +139,15 @@ func TestRestartedMemberRejoins(t *testing.T) {
 	waitFor(t, "n1 sees n3 dead", func() (bool, string) {
 		return ms[0].All()["n3"].State == StateDead, ""
 	})
+	before := ms[0].Arrivals()
 	// n3 comes back on a new port, as a restarted speaker would; discovery finds it.
 	start(t, b, "n3", testKey, nil)
 	waitFor(t, "n1 sees n3 alive again", func() (bool, string) {
 		return ms[0].Alive()["n3"], fmt.Sprint(ms[0].Alive())
 	})
+	if after := ms[0].Arrivals(); after <= before {
+		t.Errorf("arrivals %d -> %d: the return of n3 was not counted", before, after)
+	}
 }
 
 func TestWrongKeyDoesNotJoin(t *testing.T) {
