@@ -98,9 +98,13 @@ func TestPartitionHealSettlesWithoutFlapping(t *testing.T) {
 	}
 	x.RestoreLink(elected)
 	want := nodeMAC(t, elected)
+	// The sequence of MACs the router's entry names (moments without a usable entry, while
+	// it re-resolves, are not owners and are skipped).
 	var seq []string
 	last := r.mac()
-	seq = append(seq, last)
+	if last != "" {
+		seq = append(seq, last)
+	}
 	settled := time.Time{}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
