@@ -1,6 +1,3 @@
-// Package app wires the controller's reconcilers into a controller-runtime manager; main
-// only parses flags and calls it, and the envtest tests and the benchmark start exactly
-// the same wiring.
 package app
 
 import (
