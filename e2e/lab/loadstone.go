@@ -167,6 +167,8 @@ metadata:
   name: %s
 spec:
   addresses: [%q, %q]
+  # Skip 203.0.113.0 and .255: some clients and middleboxes mishandle them.
+  avoidBuggyIPs: true
 ---
 apiVersion: loadstone.io/v1beta1
 kind: L2Advertisement
