@@ -83,8 +83,10 @@ func run() error {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "loadstone-controller",
 		LeaderElectionNamespace: *leaderNS,
-		Metrics:                 metricsOptions(*metricsAddr, *pprof),
-		HealthProbeBindAddress:  *probeAddr,
+		// main exits when the manager stops, so a graceful stop can hand over at once.
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsOptions(*metricsAddr, *pprof),
+		HealthProbeBindAddress:        *probeAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)

@@ -48,14 +48,24 @@ type controllerRun struct {
 
 func startController(t *testing.T, env *testenv.Env, opts app.Options) *controllerRun {
 	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	return startControllerWith(t, env, opts, nil)
+}
+
+// startControllerWith is startController with a hook to change the manager's options.
+func startControllerWith(t *testing.T, env *testenv.Env, opts app.Options, mut func(*ctrl.Options)) *controllerRun {
+	t.Helper()
+	mopts := ctrl.Options{
 		Scheme:                 env.Scheme,
 		Cache:                  app.CacheOptions(),
 		Logger:                 testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	}
+	if mut != nil {
+		mut(&mopts)
+	}
+	mgr, err := ctrl.NewManager(env.Config, mopts)
 	if err != nil {
 		t.Fatal(err)
 	}
