@@ -61,7 +61,7 @@ func TestAllocation(t *testing.T) {
 		waitIPs(t, c, ns, "want-manual", "203.0.113.33")
 		create(t, c, lbService(ns, "want-pool", withAnnotation(v1beta1.AnnotationAddressPool, "manual")))
 		waitIPs(t, c, ns, "want-pool", "203.0.113.32")
-		create(t, c, lbService(ns, "spec-ip", func(s *corev1.Service) { s.Spec.LoadBalancerIP = "203.0.113.5" }))
+		create(t, c, lbService(ns, "spec-ip", withSpecIP("203.0.113.5")))
 		waitIPs(t, c, ns, "spec-ip", "203.0.113.5")
 		create(t, c, lbService(ns, "taken", withAnnotation(v1beta1.AnnotationLoadBalancerIPs, "203.0.113.5")))
 		waitEvent(t, c, ns, "taken", "AllocationFailed", "in use by alloc/spec-ip")
@@ -96,7 +96,7 @@ func TestAllocation(t *testing.T) {
 	t.Run("bad annotations", func(t *testing.T) {
 		create(t, c, lbService(ns, "garbage", withAnnotation(v1beta1.AnnotationLoadBalancerIPs, "not-an-ip")))
 		waitEvent(t, c, ns, "garbage", "AllocationFailed", "InvalidRequest")
-		create(t, c, lbService(ns, "both", withAnnotation(v1beta1.AnnotationLoadBalancerIPs, "203.0.113.6"), func(s *corev1.Service) { s.Spec.LoadBalancerIP = "203.0.113.6" }))
+		create(t, c, lbService(ns, "both", withAnnotation(v1beta1.AnnotationLoadBalancerIPs, "203.0.113.6"), withSpecIP("203.0.113.6")))
 		waitEvent(t, c, ns, "both", "AllocationFailed", "ConflictingRequests")
 		// A bad annotation on a Service that holds an IP withdraws nothing.
 		updateSvc(t, c, ns, "plain", func(s *corev1.Service) { s.Annotations[v1beta1.AnnotationLoadBalancerIPs] = "203.0.113.999" })
@@ -123,7 +123,7 @@ func TestAllocation(t *testing.T) {
 			_, ann := s.Annotations[v1beta1.AnnotationAllocatedFromPool]
 			return len(ingress(s)) == 0 && !ann, fmt.Sprintf("%v %v", ingress(s), s.Annotations)
 		})
-		create(t, c, lbService(ns, "after-retype", func(s *corev1.Service) { s.Spec.LoadBalancerIP = ip[0] }))
+		create(t, c, lbService(ns, "after-retype", withSpecIP(ip[0])))
 		waitIPs(t, c, ns, "after-retype", ip...)
 	})
 	checkNoDuplicates(t, c)
@@ -176,11 +176,11 @@ func TestPoolChanges(t *testing.T) {
 	create(t, c, ipPool("a", "203.0.113.0/29"), ipPool("c", "203.0.113.64/30"))
 	startController(t, env, app.Options{})
 	for i := range 4 {
-		create(t, c, lbService(ns, fmt.Sprintf("s%d", i), func(s *corev1.Service) { s.Spec.LoadBalancerIP = fmt.Sprintf("203.0.113.%d", i) }))
+		create(t, c, lbService(ns, fmt.Sprintf("s%d", i), withSpecIP(fmt.Sprintf("203.0.113.%d", i))))
 		waitIPs(t, c, ns, fmt.Sprintf("s%d", i), fmt.Sprintf("203.0.113.%d", i))
 	}
 	// Unrequested Service in s2's place: make s2 ask for nothing, so that it can move.
-	updateSvc(t, c, ns, "s2", func(s *corev1.Service) { s.Spec.LoadBalancerIP = "" })
+	updateSvc(t, c, ns, "s2", withSpecIP(""))
 	updatePool(t, c, "a", func(p *v1beta1.IPAddressPool) {
 		p.Spec.Addresses = []string{"203.0.113.0/31", "203.0.113.3-203.0.113.5"}
 	})

@@ -123,6 +123,12 @@ func withPort(p int32) svcOpt {
 func withDual(p corev1.IPFamilyPolicy, fams ...corev1.IPFamily) svcOpt {
 	return func(s *corev1.Service) { s.Spec.IPFamilyPolicy, s.Spec.IPFamilies = &p, fams }
 }
+
+// withSpecIP sets spec.loadBalancerIP, deprecated upstream but still honoured by Loadstone.
+func withSpecIP(ip string) svcOpt {
+	return func(s *corev1.Service) { s.Spec.LoadBalancerIP = ip } //nolint:staticcheck // deliberately tested
+}
+
 func withClass(c string) svcOpt { return func(s *corev1.Service) { s.Spec.LoadBalancerClass = &c } }
 
 func ipPool(name string, addrs ...string) *v1beta1.IPAddressPool {
@@ -208,20 +214,6 @@ func waitEvent(t *testing.T, c client.Client, ns, name, reason, substr string) {
 		}
 		return false, fmt.Sprintf("events: %v", seen)
 	})
-}
-
-func hasEvent(t *testing.T, c client.Client, ns, name, reason string) bool {
-	t.Helper()
-	var list eventsv1.EventList
-	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == reason {
-			return true
-		}
-	}
-	return false
 }
 
 // waitPoolStatus waits until the pool's status satisfies cond.

@@ -77,5 +77,3 @@ func (f *freeSet) lowest() (u128, bool) {
 	s, ok := f.t.Min()
 	return s.first, ok
 }
-
-func (f *freeSet) empty() bool { return f.t.Len() == 0 }

@@ -45,17 +45,17 @@ func TestParseService(t *testing.T) {
 		err  Reason
 	}{
 		{name: "plain", svc: svc(nil)},
-		{name: "spec.loadBalancerIP", svc: svc(func(s *corev1.Service) { s.Spec.LoadBalancerIP = "10.0.0.1" }),
+		{name: "spec.loadBalancerIP", svc: svc(func(s *corev1.Service) { setSpecIP(s, "10.0.0.1") }),
 			want: func(r *Request) { r.IPs = []netip.Addr{parse("10.0.0.1")} }},
 		{name: "annotation", svc: svc(func(s *corev1.Service) { s.Annotations[v1beta1.AnnotationLoadBalancerIPs] = " 10.0.0.1 " }),
 			want: func(r *Request) { r.IPs = []netip.Addr{parse("10.0.0.1")} }},
 		{name: "both set", svc: svc(func(s *corev1.Service) {
-			s.Spec.LoadBalancerIP = "10.0.0.1"
+			setSpecIP(s, "10.0.0.1")
 			s.Annotations[v1beta1.AnnotationLoadBalancerIPs] = "10.0.0.1"
 		}), err: ReasonConflictingRequests},
 		{name: "garbage", svc: svc(func(s *corev1.Service) { s.Annotations[v1beta1.AnnotationLoadBalancerIPs] = "10.0.0.300" }), err: ReasonInvalidRequest},
 		{name: "empty item", svc: svc(func(s *corev1.Service) { s.Annotations[v1beta1.AnnotationLoadBalancerIPs] = "10.0.0.1," }), err: ReasonInvalidRequest},
-		{name: "family mismatch", svc: svc(func(s *corev1.Service) { s.Spec.LoadBalancerIP = "2001:db8::1" }), err: ReasonInvalidRequest},
+		{name: "family mismatch", svc: svc(func(s *corev1.Service) { setSpecIP(s, "2001:db8::1") }), err: ReasonInvalidRequest},
 		{name: "two of a family", svc: dualSvc(corev1.IPFamilyPolicyRequireDualStack, func(s *corev1.Service) {
 			s.Annotations[v1beta1.AnnotationLoadBalancerIPs] = "10.0.0.1,10.0.0.2"
 		}), err: ReasonInvalidRequest},
@@ -141,4 +141,9 @@ func TestFreeSet(t *testing.T) {
 	if !g.take(max) || !g.take(u(0)) || g.n != u(1) {
 		t.Fatalf("extremes: n=%v", g.n)
 	}
+}
+
+// setSpecIP sets spec.loadBalancerIP, deprecated upstream but still honoured by Loadstone.
+func setSpecIP(s *corev1.Service, ip string) {
+	s.Spec.LoadBalancerIP = ip //nolint:staticcheck // deliberately tested
 }
