@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -56,8 +57,9 @@ func run(t *testing.T, steps []step) {
 				t.Fatalf("step %d: Assign(%s): reason %q (%v), want %q", i, s.req.Service, got, err, s.err)
 			}
 			if s.inUseBy != "" {
-				if got := err.(*Error).InUseBy; got != nn(s.inUseBy) {
-					t.Fatalf("step %d: in use by %s, want %s", i, got, s.inUseBy)
+				var e *Error
+				if !errors.As(err, &e) || e.InUseBy != nn(s.inUseBy) {
+					t.Fatalf("step %d: %v, want in use by %s", i, err, s.inUseBy)
 				}
 			}
 			if diff := cmp.Diff(s.want, strs(al), cmpopts.EquateEmpty()); diff != "" {
