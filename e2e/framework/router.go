@@ -163,8 +163,11 @@ func LinkMAC(ns, dev string) (string, error) {
 	var links []struct {
 		Address string `json:"address"`
 	}
-	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) == 0 {
-		return "", fmt.Errorf("ip -j link %s: %v: %s", dev, err, out)
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		return "", fmt.Errorf("ip -j link %s: %w: %s", dev, err, out)
+	}
+	if len(links) == 0 {
+		return "", fmt.Errorf("ip -j link %s: no link in the output: %s", dev, out)
 	}
 	return links[0].Address, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,7 +165,14 @@ func (x *l2) waitRouterMAC(r *routerNeigh, ip, mac string) {
 		}
 		_, _ = framework.UDPEcho(lab.ClientNS, target(ip), "x", 50*time.Millisecond) // any packet triggers resolution
 		_, err := framework.Get(x.Context(), lab.ClientNS, url(ip))
-		return r.mac() == mac, fmt.Errorf("router has %q (GET: %v)", r.mac(), err)
+		got := r.mac()
+		if got == mac {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("router has %q (GET: %w)", got, err)
+		}
+		return false, fmt.Errorf("router has %q", got)
 	})
 }
 
@@ -180,13 +186,4 @@ func (x *l2) restartSpeakerAtEnd(p lab.Proc) {
 			x.T.Errorf("restart %s: %v", p.Name, err)
 		}
 	})
-}
-
-// parseIP is netip.MustParseAddr with a test failure.
-func parseIP(t testing.TB, s string) netip.Addr {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }

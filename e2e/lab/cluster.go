@@ -109,13 +109,16 @@ func (l *Lab) waitAPIServer(ctx context.Context) (*kubernetes.Clientset, error) 
 			return cs, nil
 		}
 		last = err
+		if err == nil {
+			last = fmt.Errorf("/readyz answered %q", strings.TrimSpace(string(body)))
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return nil, fmt.Errorf("lab: kube-apiserver not ready after 90 s (last error: %v); see %s", last, l.LogPath("kube-apiserver"))
+	return nil, fmt.Errorf("lab: kube-apiserver not ready after 90 s (last error: %w); see %s", last, l.LogPath("kube-apiserver"))
 }
 
 func (l *Lab) startControllers() error {

@@ -88,9 +88,6 @@ func (p Proc) Alive() bool {
 	return false
 }
 
-// errNotOurs is returned when a recorded PID now belongs to another process.
-var errNotOurs = errors.New("PID no longer belongs to the recorded process")
-
 // stopProc sends SIGTERM to a recorded process, waits up to grace for it to exit, then
 // sends SIGKILL. A process that is gone, or whose PID now belongs to someone else, is left
 // alone. done, if not nil, is closed when the process has been reaped by us.

@@ -97,14 +97,6 @@ func (st *stateStore) addNetns(name string) error {
 	})
 }
 
-func (st *stateStore) addLink(name string) error {
-	return st.update(func(s *State) {
-		if !slices.Contains(s.Links, name) {
-			s.Links = append(s.Links, name)
-		}
-	})
-}
-
 func (st *stateStore) addProc(p Proc) error {
 	return st.update(func(s *State) { s.Procs = append(s.Procs, p) })
 }

@@ -191,12 +191,23 @@ func (f *fixture) startAgentWith(t *testing.T, ctx context.Context, node string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	go ca.Start(ctx)
+	// The cache and the agent run until the test cancels ctx (every caller defers cancel,
+	// which runs before t.Cleanup); the cleanup waits for both and reports their errors.
+	cacheErr, agentErr := make(chan error, 1), make(chan error, 1)
+	go func() { cacheErr <- ca.Start(ctx) }()
 	ann, rec := &fakeAnnouncer{}, &recorder{}
 	a := New(Config{NodeName: node, Cache: ca, Client: f.c, Recorder: rec, Announcer: ann, HoldDown: holdDown,
 		Interfaces: func() (map[string]bool, error) { return ifaces, nil }})
 	a.UseMembers(f.v.member(node))
-	go a.Start(ctx)
+	go func() { agentErr <- a.Start(ctx) }()
+	t.Cleanup(func() {
+		if err := <-agentErr; err != nil {
+			t.Errorf("agent %s: Start: %v", node, err)
+		}
+		if err := <-cacheErr; err != nil {
+			t.Errorf("agent %s: cache Start: %v", node, err)
+		}
+	})
 	return ann, rec, a
 }
 

@@ -58,7 +58,11 @@ func start(t *testing.T, b *book, name string, key []byte, reg prometheus.Regist
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	t.Cleanup(func() { m.Shutdown() })
+	t.Cleanup(func() {
+		if err := m.Shutdown(); err != nil {
+			t.Errorf("shutdown %s: %v", name, err)
+		}
+	})
 	b.set(name, m.Port())
 	return m
 }
@@ -111,7 +115,9 @@ func TestJoinThroughDiscovery(t *testing.T) {
 
 func TestCrashDetected(t *testing.T) {
 	_, ms := cluster(t)
-	ms[2].Shutdown() // no Leave: a crash as far as peers can tell
+	if err := ms[2].Shutdown(); err != nil { // no Leave: a crash as far as peers can tell
+		t.Fatal(err)
+	}
 	for _, m := range ms[:2] {
 		waitFor(t, m.cfg.NodeName+" sees n3 dead", func() (bool, string) {
 			st := m.All()["n3"]
@@ -135,7 +141,9 @@ func TestGracefulStopLeaves(t *testing.T) {
 
 func TestRestartedMemberRejoins(t *testing.T) {
 	b, ms := cluster(t)
-	ms[2].Shutdown()
+	if err := ms[2].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "n1 sees n3 dead", func() (bool, string) {
 		return ms[0].All()["n3"].State == StateDead, ""
 	})
@@ -189,7 +197,11 @@ func TestDegradedWhenNoPeerReachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Shutdown()
+	defer func() {
+		if err := m.Shutdown(); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
 	if m.Degraded() {
 		t.Fatal("degraded before the startup grace")
 	}

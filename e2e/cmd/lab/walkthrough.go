@@ -100,6 +100,24 @@ func (w *walk) kubectl(args ...string) (string, error) {
 	return w.sh("kubectl "+strings.Join(shown, " "), append([]string{filepath.Join(w.l.K8sBin(), "kubectl")}, args...)...)
 }
 
+// do runs a kubectl command the lesson depends on (one that changes the cluster): its
+// failure ends the lesson.
+func (w *walk) do(args ...string) error {
+	if _, err := w.kubectl(args...); err != nil {
+		return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// show runs a kubectl command that only displays state. The lesson goes on if it fails
+// (its output and exit status are already printed), but the failure is listed at the end.
+func (w *walk) show(args ...string) {
+	if _, err := w.kubectl(args...); err != nil {
+		w.failed++
+		w.notes = append(w.notes, fmt.Sprintf("kubectl %s failed: %v", strings.Join(args, " "), err))
+	}
+}
+
 // waitHTTP polls url from inside netns ns (silently) until it answers three times in a
 // row, up to d: kube-proxy programs a new Service within about a second.
 func (w *walk) waitHTTP(ns, url string, d time.Duration) time.Duration {
@@ -166,7 +184,10 @@ func (w *walk) waitReady(ctx context.Context, svc string, n int) ([]string, map[
 			return addrs, nodes, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, nil, fmt.Errorf("%s: %d ready endpoints after 90 s, want %d (err %v)", svc, len(addrs), n, err)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: endpoints not ready after 90 s, want %d: %w", svc, n, err)
+			}
+			return nil, nil, fmt.Errorf("%s: %d ready endpoints after 90 s, want %d", svc, len(addrs), n)
 		}
 		select {
 		case <-ctx.Done():
@@ -189,29 +210,35 @@ func podName(body string) string {
 func (w *walk) run(ctx context.Context) error {
 	w.title("The cluster")
 	w.say("%d nodes, each a network namespace with the lab's node agent and kube-proxy (nftables mode).", len(w.l.Nodes()))
-	w.kubectl("get", "nodes", "-o", "wide")
+	w.show("get", "nodes", "-o", "wide")
 
 	// 1. ClusterIP.
 	w.title("A Deployment behind a ClusterIP Service")
-	w.kubectl("create", "deployment", "nginx", "--image=nginx", "--replicas=3", "--port=80")
+	if err := w.do("create", "deployment", "nginx", "--image=nginx", "--replicas=3", "--port=80"); err != nil {
+		return err
+	}
 	if _, err := w.kubectl("rollout", "status", "deployment/nginx", "--timeout=90s"); err != nil {
-		return fmt.Errorf("deployment did not become ready")
+		return fmt.Errorf("deployment nginx did not become ready: %w", err)
 	}
 	w.say("the node agent runs each Pod in its own netns with a built-in HTTP server on its container ports")
-	w.kubectl("get", "pods", "-o", "wide")
-	w.kubectl("expose", "deployment", "nginx", "--port=8080", "--target-port=80")
+	w.show("get", "pods", "-o", "wide")
+	if err := w.do("expose", "deployment", "nginx", "--port=8080", "--target-port=80"); err != nil {
+		return err
+	}
 	if _, _, err := w.waitReady(ctx, "nginx", 3); err != nil {
 		return err
 	}
-	w.kubectl("get", "service", "nginx")
-	w.kubectl("get", "endpoints", "nginx")
+	w.show("get", "service", "nginx")
+	w.show("get", "endpoints", "nginx")
 	svc, err := w.cs.CoreV1().Services("default").Get(ctx, "nginx", metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
 	clusterIP := svc.Spec.ClusterIP
 	w.say("now curl the ClusterIP from another pod: a client pod, whose netns the node agent names deterministically")
-	w.kubectl("run", "client", "--image=busybox", "--restart=Never")
+	if err := w.do("run", "client", "--image=busybox", "--restart=Never"); err != nil {
+		return err
+	}
 	client, err := w.waitPodRunning(ctx, "client")
 	if err != nil {
 		return err
@@ -230,30 +257,38 @@ func (w *walk) run(ctx context.Context) error {
 
 	// 2. Scale.
 	w.title("Scaling: the endpoints follow the ready pods")
-	w.kubectl("scale", "deployment", "nginx", "--replicas=1")
+	if err := w.do("scale", "deployment", "nginx", "--replicas=1"); err != nil {
+		return err
+	}
 	if _, _, err := w.waitReady(ctx, "nginx", 1); err != nil {
 		return err
 	}
-	w.kubectl("get", "endpoints", "nginx")
+	w.show("get", "endpoints", "nginx")
 	w.say("the removed pods are Terminating: they keep serving during their grace period, but are no longer endpoints")
-	w.kubectl("get", "pods", "-l", "app=nginx", "-o", "wide")
-	w.kubectl("scale", "deployment", "nginx", "--replicas=3")
+	w.show("get", "pods", "-l", "app=nginx", "-o", "wide")
+	if err := w.do("scale", "deployment", "nginx", "--replicas=3"); err != nil {
+		return err
+	}
 	if _, _, err := w.waitReady(ctx, "nginx", 3); err != nil {
 		return err
 	}
 	w.say("new pods, new endpoint IPs:")
-	w.kubectl("get", "endpoints", "nginx")
+	w.show("get", "endpoints", "nginx")
 
 	// 3. NodePort.
 	w.title("NodePort: every node forwards, even one without a pod")
 	w.say("scale to 2 so that one of the 3 nodes has no nginx pod")
-	w.kubectl("scale", "deployment", "nginx", "--replicas=2")
+	if err := w.do("scale", "deployment", "nginx", "--replicas=2"); err != nil {
+		return err
+	}
 	_, podNodes, err := w.waitReady(ctx, "nginx", 2)
 	if err != nil {
 		return err
 	}
-	w.kubectl("patch", "service", "nginx", "-p", `{"spec":{"type":"NodePort"}}`)
-	w.kubectl("get", "service", "nginx")
+	if err := w.do("patch", "service", "nginx", "-p", `{"spec":{"type":"NodePort"}}`); err != nil {
+		return err
+	}
+	w.show("get", "service", "nginx")
 	svc, err = w.cs.CoreV1().Services("default").Get(ctx, "nginx", metav1.GetOptions{})
 	if err != nil {
 		return err
@@ -277,12 +312,16 @@ func (w *walk) run(ctx context.Context) error {
 
 	// 4. LoadBalancer.
 	w.title("LoadBalancer: an external IP from Loadstone's pool")
-	w.kubectl("scale", "deployment", "nginx", "--replicas=3")
+	if err := w.do("scale", "deployment", "nginx", "--replicas=3"); err != nil {
+		return err
+	}
 	if _, _, err := w.waitReady(ctx, "nginx", 3); err != nil {
 		return err
 	}
-	w.kubectl("get", "ipaddresspools,l2advertisements")
-	w.kubectl("patch", "service", "nginx", "-p", `{"spec":{"type":"LoadBalancer"}}`)
+	w.show("get", "ipaddresspools,l2advertisements")
+	if err := w.do("patch", "service", "nginx", "-p", `{"spec":{"type":"LoadBalancer"}}`); err != nil {
+		return err
+	}
 	first, _ := w.kubectl("get", "service", "nginx")
 	wait := 30 * time.Second
 	if p, ok := w.l.Proc("loadstone-controller"); !ok || !p.Alive() {
@@ -293,25 +332,27 @@ func (w *walk) run(ctx context.Context) error {
 	}
 	ip := w.waitExternalIP(ctx, "nginx", wait)
 	if ip == "" {
-		w.kubectl("get", "service", "nginx")
+		w.show("get", "service", "nginx")
 		w.note("the Service got no EXTERNAL-IP within %v (controller: %s)", wait, w.procState("loadstone-controller"))
 		return nil
 	}
 	w.say("EXTERNAL-IP %s assigned from lab-pool", ip)
 	if strings.Contains(first, "<pending>") {
-		w.kubectl("get", "service", "nginx")
+		w.show("get", "service", "nginx")
 	}
 	w.say("the client reaches %s through the router; the router finds the node that answers ARP for it", ip)
 	if !w.lbTraffic(ctx, ip) {
 		return nil
 	}
-	w.kubectl("get", "events", "--field-selector", "involvedObject.kind=Service,involvedObject.name=nginx")
+	w.show("get", "events", "--field-selector", "involvedObject.kind=Service,involvedObject.name=nginx")
 
 	// 5. Dual-stack.
 	w.title("Dual-stack: an IPv6 address from the same pool")
-	w.kubectl("patch", "service", "nginx", "-p", `{"spec":{"ipFamilyPolicy":"PreferDualStack"}}`)
+	if err := w.do("patch", "service", "nginx", "-p", `{"spec":{"ipFamilyPolicy":"PreferDualStack"}}`); err != nil {
+		return err
+	}
 	ip6 := w.waitExternalIP6(ctx, "nginx", 15*time.Second)
-	w.kubectl("get", "service", "nginx")
+	w.show("get", "service", "nginx")
 	if ip6 == "" {
 		w.note("the dual-stack Service got no IPv6 EXTERNAL-IP within 15 s")
 		return nil
