@@ -43,11 +43,7 @@ func CacheOptions() cache.Options {
 		DefaultTransform: func(in any) (any, error) {
 			out, err := strip(in)
 			if o, ok := out.(metav1.Object); ok && err == nil {
-				if a := o.GetAnnotations(); a != nil {
-					if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
-						delete(a, corev1.LastAppliedConfigAnnotation)
-					}
-				}
+				delete(o.GetAnnotations(), corev1.LastAppliedConfigAnnotation)
 			}
 			return out, err
 		},
