@@ -63,6 +63,10 @@ func cmdWalkthrough(ctx context.Context, cfg lab.Config) error {
 		fmt.Println()
 	}
 	printUsage(os.Stdout, l)
+	if err == nil && w.failed > 0 {
+		// The lab stays up for a look, but make must not report success.
+		err = fmt.Errorf("%d check(s) of the walkthrough failed (listed above)", w.failed)
+	}
 	return err
 }
 
