@@ -26,6 +26,7 @@ import (
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/controller/app"
 	"github.com/loadstone-lb/loadstone/internal/testenv"
+	"github.com/loadstone-lb/loadstone/internal/testwait"
 )
 
 // waitTimeout is generous: the tests wait for conditions, never for a time.
@@ -152,17 +153,7 @@ func namespace(t *testing.T, c client.Client, name string, labels map[string]str
 // eventually polls cond until it holds or waitTimeout passes.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s: %s", what, last)
+	testwait.For(t, what, waitTimeout, 50*time.Millisecond, cond)
 }
 
 func getSvc(t *testing.T, c client.Client, ns, name string) *corev1.Service {

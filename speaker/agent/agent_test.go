@@ -24,6 +24,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/internal/testenv"
+	"github.com/loadstone-lb/loadstone/internal/testwait"
 	"github.com/loadstone-lb/loadstone/speaker/layer2"
 	"github.com/loadstone-lb/loadstone/speaker/members"
 )
@@ -161,17 +162,7 @@ func (r *recorder) all() string {
 
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s; last: %s", what, last)
+	testwait.For(t, what, 20*time.Second, 25*time.Millisecond, cond)
 }
 
 type fixture struct {

@@ -19,6 +19,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/loadstone-lb/loadstone/internal/testwait"
 )
 
 // pair is two fresh network namespaces joined by a veth: "node" runs the announcer,
@@ -160,17 +162,7 @@ func (p *pair) inNS(t *testing.T, ns netns.NsHandle, f func()) {
 // waitFor polls cond until it holds; the deadline only bounds a failing test.
 func (p *pair) waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s: last state: %s", what, last)
+	testwait.For(t, what, 15*time.Second, 20*time.Millisecond, cond)
 }
 
 // neigh returns the peer's neighbour entry for ip.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/loadstone-lb/loadstone/internal/testwait"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -77,17 +79,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // waitFor polls; the deadline only bounds a failing test.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s; last: %s", what, last)
+	testwait.For(t, what, 20*time.Second, 20*time.Millisecond, cond)
 }
 
 func cluster(t *testing.T) (*book, []*Members) {
