@@ -3,6 +3,7 @@ package lab
 import (
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -160,7 +161,11 @@ func TestPodNetns(t *testing.T) {
 }
 
 func TestDecodeYAML(t *testing.T) {
-	objs, err := DecodeYAML([]byte(samplePool() + "\n---\n" + labRBAC))
+	rbac, err := labRBAC(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := DecodeYAML([]byte(samplePool() + "\n---\n" + rbac))
 	if err != nil {
 		t.Fatal(err)
 	}

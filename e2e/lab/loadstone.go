@@ -4,154 +4,93 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // LoadstoneNamespace holds the controller's leader-election Lease and the speakers'
 // shared objects.
 const LoadstoneNamespace = "loadstone-system"
 
-// labRBAC gives the lab's Loadstone identities their permissions: a ClusterRole each, bound
-// to the controller's user and to the speakers' group. These are the lab's own minimal
-// roles (config/rbac, when it exists, describes the ServiceAccount-based install of the
-// Helm chart).
-const labRBAC = `
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: loadstone-system
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: loadstone-lab-controller
-rules:
-- apiGroups: [""]
-  resources: [services]
-  verbs: [get, list, watch, update, patch]
-- apiGroups: [""]
-  resources: [services/status]
-  verbs: [get, update, patch]
-- apiGroups: [""]
-  resources: [namespaces, nodes, pods]
-  verbs: [get, list, watch]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [get, list, watch]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, patch, update]
-- apiGroups: [loadstone.io]
-  resources: ["*"]
-  verbs: [get, list, watch, update, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: loadstone-lab-controller
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: loadstone-lab-controller
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: User
-  name: loadstone:controller
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: loadstone-lab-speaker
-rules:
-- apiGroups: [""]
-  resources: [services, nodes, namespaces, pods, endpoints]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [services/status]
-  verbs: [get]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [get, list, watch]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, patch, update]
-- apiGroups: [loadstone.io]
-  resources: ["*"]
-  verbs: [get, list, watch, create, update, patch, delete]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: loadstone-lab-speaker
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: loadstone-lab-speaker
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: Group
-  name: loadstone:speakers
----
-# In loadstone-system only: the controller's leader-election Lease, the speakers'
-# memberlist key Secret.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: loadstone-lab-controller
-  namespace: loadstone-system
-rules:
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [configmaps]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: loadstone-lab-controller
-  namespace: loadstone-system
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: loadstone-lab-controller
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: User
-  name: loadstone:controller
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: loadstone-lab-speaker
-  namespace: loadstone-system
-rules:
-- apiGroups: [""]
-  resources: [secrets, configmaps]
-  verbs: [get, list, watch]
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, list, watch, create, update, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: loadstone-lab-speaker
-  namespace: loadstone-system
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: loadstone-lab-speaker
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: Group
-  name: loadstone:speakers
-`
+// labRBAC gives the lab's Loadstone identities their permissions: exactly the rules the
+// Helm chart grants (charts/loadstone/files/rbac.yaml, the one source for both), bound to
+// the controller's user and to the speakers' group instead of ServiceAccounts. So every
+// lab test also proves that the chart's RBAC is enough.
+func labRBAC(repoRoot string) (string, error) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "charts", "loadstone", "files", "rbac.yaml"))
+	if err != nil {
+		return "", fmt.Errorf("chart RBAC rules: %w", err)
+	}
+	var rules map[string]struct {
+		Cluster    []rbacv1.PolicyRule `json:"cluster"`
+		Namespaced []rbacv1.PolicyRule `json:"namespaced"`
+	}
+	if err := yaml.UnmarshalStrict(raw, &rules); err != nil {
+		return "", fmt.Errorf("chart RBAC rules: %w", err)
+	}
+	ctl, spk := rules["controller"], rules["speaker"]
+	if len(ctl.Cluster) == 0 || len(spk.Cluster) == 0 {
+		return "", errors.New("chart RBAC rules: controller or speaker rules missing")
+	}
+	// The chart adds the speaker's read of the memberlist Secret itself (it names it).
+	spk.Namespaced = append(spk.Namespaced, rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"secrets"},
+		ResourceNames: []string{MemberlistSecret}, Verbs: []string{"get"},
+	})
+	controller := rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "loadstone:controller"}
+	speakers := rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "loadstone:speakers"}
+	objs := []any{
+		&corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: LoadstoneNamespace}},
+	}
+	for _, r := range []struct {
+		name       string
+		rules      []rbacv1.PolicyRule
+		namespaced bool
+		who        rbacv1.Subject
+	}{
+		{"loadstone-lab-controller", ctl.Cluster, false, controller},
+		{"loadstone-lab-controller", ctl.Namespaced, true, controller},
+		{"loadstone-lab-speaker", spk.Cluster, false, speakers},
+		{"loadstone-lab-speaker", spk.Namespaced, true, speakers},
+	} {
+		ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: r.name}
+		subjects := []rbacv1.Subject{r.who}
+		if r.namespaced {
+			meta := metav1.ObjectMeta{Name: r.name, Namespace: LoadstoneNamespace}
+			ref.Kind = "Role"
+			objs = append(objs,
+				&rbacv1.Role{TypeMeta: rbacType("Role"), ObjectMeta: meta, Rules: r.rules},
+				&rbacv1.RoleBinding{TypeMeta: rbacType("RoleBinding"), ObjectMeta: meta, RoleRef: ref, Subjects: subjects})
+			continue
+		}
+		meta := metav1.ObjectMeta{Name: r.name}
+		objs = append(objs,
+			&rbacv1.ClusterRole{TypeMeta: rbacType("ClusterRole"), ObjectMeta: meta, Rules: r.rules},
+			&rbacv1.ClusterRoleBinding{TypeMeta: rbacType("ClusterRoleBinding"), ObjectMeta: meta, RoleRef: ref, Subjects: subjects})
+	}
+	var docs []string
+	for _, o := range objs {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			return "", err
+		}
+		docs = append(docs, string(b))
+	}
+	return strings.Join(docs, "---\n"), nil
+}
+
+func rbacType(kind string) metav1.TypeMeta {
+	return metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: kind}
+}
 
 // SamplePoolName and SampleL2Name are the sample configuration Up applies.
 const (
@@ -192,10 +131,14 @@ func (l *Lab) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rbac, err := labRBAC(l.cfg.RepoRoot)
+	if err != nil {
+		return err
+	}
 	// The RBAC API of a fresh API server can take a moment after /readyz.
 	var last error
 	for i := 0; i < 50; i++ {
-		if last = a.Apply(ctx, []byte(labRBAC)); last == nil {
+		if last = a.Apply(ctx, []byte(rbac)); last == nil {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
