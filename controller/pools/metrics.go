@@ -9,6 +9,9 @@ type Metrics struct {
 	statusWrites prometheus.Counter
 	statusErrors prometheus.Counter
 	latency      prometheus.Histogram
+
+	conditionWrites *prometheus.CounterVec
+	conditionErrors *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -35,7 +38,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to rebuild and apply the pool configuration.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		conditionWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loadstone_controller_condition_writes_total",
+			Help: "Valid condition writes on configuration objects other than IPAddressPools, per kind.",
+		}, []string{"kind"}),
+		conditionErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loadstone_controller_condition_write_errors_total",
+			Help: "Failed Valid condition writes on configuration objects other than IPAddressPools, per kind.",
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.total, m.inUse, m.statusWrites, m.statusErrors, m.latency)
+	reg.MustRegister(m.total, m.inUse, m.statusWrites, m.statusErrors, m.latency, m.conditionWrites, m.conditionErrors)
 	return m
 }

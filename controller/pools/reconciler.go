@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,7 +31,8 @@ import (
 	"github.com/loadstone-lb/loadstone/controller/ipam"
 )
 
-// EventInvalidConfiguration is the reason of the Warning Event on a broken pool.
+// EventInvalidConfiguration is the reason of the Warning Event on a broken configuration
+// object.
 const EventInvalidConfiguration = "InvalidConfiguration"
 
 // Allocator is the part of the Service reconciler this package drives.
@@ -57,16 +57,17 @@ type Options struct {
 	StatusInterval time.Duration
 }
 
-// Reconciler applies the pool configuration and writes pool status.
+// Reconciler applies the pool configuration, writes pool status and the Valid condition of
+// every configuration object.
 type Reconciler struct {
 	opts    Options
 	trigger chan struct{}
 
 	mu       sync.Mutex
 	prev     *model.Config // what the previous Build put in force
-	conds    map[string]metav1.Condition
-	problems map[string]string // last reported problem per pool, for Event deduplication
-	written  map[string]v1beta1.IPAddressPoolStatus
+	conds    map[objKey]metav1.Condition
+	problems map[objKey]string // last reported problem per object, for Event deduplication
+	written  map[objKey]any    // last status written per object (pools) or its conditions (others)
 }
 
 // singleton is the one reconcile key of the configuration.
@@ -80,9 +81,9 @@ func New(opts Options) *Reconciler {
 	return &Reconciler{
 		opts:     opts,
 		trigger:  make(chan struct{}, 1),
-		conds:    map[string]metav1.Condition{},
-		problems: map[string]string{},
-		written:  map[string]v1beta1.IPAddressPoolStatus{},
+		conds:    map[objKey]metav1.Condition{},
+		problems: map[objKey]string{},
+		written:  map[objKey]any{},
 	}
 }
 
@@ -94,14 +95,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toSingleton := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{singleton}
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("ipaddresspool").
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 			q.Add(singleton) // apply the configuration at start, even when there is no pool
 			return nil
 		})).
-		Watches(&v1beta1.IPAddressPool{}, toSingleton, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Complete(r)
+		// Pool labels matter to the advertisements' pool selectors.
+		Watches(&v1beta1.IPAddressPool{}, toSingleton, builder.WithPredicates(
+			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})))
+	for _, obj := range []client.Object{&v1beta1.L2Advertisement{}, &v1beta1.BGPPeer{},
+		&v1beta1.BGPAdvertisement{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}} {
+		b = b.Watches(obj, toSingleton, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	}
+	return b.Complete(r)
 }
 
 // UsageChanged asks for a status flush (cheap; call it on every allocation change).
@@ -112,19 +119,21 @@ func (r *Reconciler) UsageChanged() {
 	}
 }
 
-// Reconcile rebuilds the pool configuration from every IPAddressPool.
+// Reconcile rebuilds the configuration from every configuration object, puts its pools in
+// force and judges every object.
 func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
 	defer func() { r.opts.Metrics.latency.Observe(time.Since(start).Seconds()) }()
-	var list v1beta1.IPAddressPoolList
-	if err := r.opts.Client.List(ctx, &list); err != nil {
+	snap, objs, err := r.snapshot(ctx)
+	if err != nil {
 		return reconcile.Result{}, err
 	}
 	r.mu.Lock()
-	prev := r.prev
+	snap.Previous = r.prev
 	r.mu.Unlock()
-	// Only pools: the controller needs nothing else, and pools reference no other kind.
-	cfg, problems := model.Build(model.Snapshot{Pools: list.Items, Previous: prev})
+	// Everything, not only pools: the allocator needs only the pools (which reference no
+	// other kind, so they come out the same), but every object gets its condition here.
+	cfg, problems := model.Build(snap)
 	pools := make([]*model.Pool, 0, len(cfg.Pools))
 	for _, p := range cfg.Pools {
 		pools = append(pools, p)
@@ -134,34 +143,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		// Build never puts overlapping pools in force, so this is a bug; keep what is in force.
 		return reconcile.Result{}, fmt.Errorf("apply pools: %w", err)
 	}
-	conds := map[string]metav1.Condition{}
-	var events []*v1beta1.IPAddressPool
 	r.mu.Lock()
 	r.prev = cfg
-	for i := range list.Items {
-		p := &list.Items[i]
-		c := model.ValidCondition(cfg, problems, model.KindIPAddressPool, p.Name, p.Generation)
-		conds[p.Name] = c
-		msg := ""
-		if c.Status != metav1.ConditionTrue {
-			msg = c.Message
-		}
-		if msg != "" && r.problems[p.Name] != msg {
-			events = append(events, p)
-		}
-		if msg == "" {
-			delete(r.problems, p.Name)
-		} else {
-			r.problems[p.Name] = msg
-		}
-	}
-	r.conds = conds
 	r.mu.Unlock()
-	for _, p := range events {
-		c := conds[p.Name]
-		r.opts.Recorder.Eventf(p, nil, corev1.EventTypeWarning, EventInvalidConfiguration, "Validate", "%s", c.Message)
-		r.opts.Log.Info("invalid IPAddressPool", "pool", p.Name, "reason", c.Reason, "message", c.Message)
-	}
+	r.judge(cfg, problems, objs)
 	r.UsageChanged()
 	return reconcile.Result{}, nil
 }
@@ -181,13 +166,14 @@ func (r *Reconciler) runStatus(ctx context.Context) error {
 		case <-time.After(r.opts.StatusInterval):
 		}
 		if err := r.flush(ctx); err != nil {
-			r.opts.Log.Error(err, "writing IPAddressPool status")
+			r.opts.Log.Error(err, "writing configuration status")
 			r.UsageChanged() // retry after the next interval
 		}
 	}
 }
 
-// Flush writes every pool's status now (the status writer calls it; tests may too).
+// flush writes the status of every pool and the Valid condition of every other
+// configuration object, where it differs.
 func (r *Reconciler) flush(ctx context.Context) error {
 	var list v1beta1.IPAddressPoolList
 	if err := r.opts.Client.List(ctx, &list); err != nil {
@@ -208,8 +194,9 @@ func (r *Reconciler) flush(ctx context.Context) error {
 	for i := range list.Items {
 		p := &list.Items[i]
 		r.mu.Lock()
-		cond, hasCond := r.conds[p.Name]
-		written, wasWritten := r.written[p.Name]
+		key := objKey{model.KindIPAddressPool, p.Name}
+		cond, hasCond := r.conds[key]
+		written, wasWritten := r.written[key]
 		r.mu.Unlock()
 		want := v1beta1.IPAddressPoolStatus{Conditions: slices.Clone(p.Status.Conditions)}
 		if st, ok := stats[p.Name]; ok {
@@ -235,8 +222,11 @@ func (r *Reconciler) flush(ctx context.Context) error {
 		}
 		r.opts.Metrics.statusWrites.Inc()
 		r.mu.Lock()
-		r.written[p.Name] = want
+		r.written[key] = want
 		r.mu.Unlock()
+	}
+	if err := r.flushConditions(ctx); err != nil && firstErr == nil {
+		firstErr = err
 	}
 	return firstErr
 }
