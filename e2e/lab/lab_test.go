@@ -79,8 +79,15 @@ func TestNsSysctls(t *testing.T) {
 			t.Errorf("router sysctls lack %s", want)
 		}
 	}
-	if client := strings.Join(nsSysctls("client"), " "); !strings.Contains(client, "net.ipv4.ip_forward=0") {
+	client := strings.Join(nsSysctls("client"), " ")
+	if !strings.Contains(client, "net.ipv4.ip_forward=0") {
 		t.Error("client forwards")
+	}
+	// An ICMPv6 Redirect from the router must not send the client on-link to a LB IP.
+	for _, want := range []string{"net.ipv6.conf.all.accept_redirects=0", "net.ipv6.conf.default.accept_redirects=0"} {
+		if !strings.Contains(client, want) {
+			t.Errorf("client sysctls lack %s", want)
+		}
 	}
 }
 

@@ -33,6 +33,18 @@ func nsSysctls(role string) []string {
 		"net.ipv6.conf.all.accept_ra=0",
 		"net.ipv6.conf.default.accept_ra=0",
 	}
+	if role == "client" {
+		// The client stands for a host somewhere behind the router, which never learns
+		// an on-link path to a LoadBalancer IP. A Linux router does tell it one: the first
+		// packet to a new IPv6 LB IP that arrives before kube-proxy has programmed the
+		// DNAT bounces between the router and the announcing node (both send it back out
+		// the interface it came in on), and the router's IPv6 forwarding path sends an
+		// ICMPv6 Redirect "<ip> is on-link at <node MAC>" to the packet's source even
+		// though the source is not on that link. The client would then send to a MAC
+		// that is not on its link until neighbour discovery gives up (about 12 s). See
+		// docs/lab.md, "IPv6: first reach of a new LB IP".
+		s = append(s, "net.ipv6.conf.all.accept_redirects=0", "net.ipv6.conf.default.accept_redirects=0")
+	}
 	if role == "router" {
 		// ECMP spreads connections (by L4 hash) only with policy 1.
 		s = append(s, "net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1")
