@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	"github.com/loadstone-lb/loadstone/api/model"
@@ -20,37 +21,18 @@ func decodeInto(t *testing.T, s string) (model.Snapshot, bool) {
 	if err := yaml.Unmarshal([]byte(s), &head); err != nil {
 		t.Fatal(err)
 	}
-	var snap model.Snapshot
-	var err error
-	switch head.Kind {
-	case "IPAddressPool":
-		var o v1beta1.IPAddressPool
-		err = yaml.Unmarshal([]byte(s), &o)
-		snap.Pools = append(snap.Pools, o)
-	case "L2Advertisement":
-		var o v1beta1.L2Advertisement
-		err = yaml.Unmarshal([]byte(s), &o)
-		snap.L2Advertisements = append(snap.L2Advertisements, o)
-	case "BGPPeer":
-		var o v1beta1.BGPPeer
-		err = yaml.Unmarshal([]byte(s), &o)
-		snap.BGPPeers = append(snap.BGPPeers, o)
-	case "BGPAdvertisement":
-		var o v1beta1.BGPAdvertisement
-		err = yaml.Unmarshal([]byte(s), &o)
-		snap.BGPAdvertisements = append(snap.BGPAdvertisements, o)
-	case "BFDProfile":
-		var o v1beta1.BFDProfile
-		err = yaml.Unmarshal([]byte(s), &o)
-		snap.BFDProfiles = append(snap.BFDProfiles, o)
-	case "Community":
-		var o v1beta1.Community
-		err = yaml.Unmarshal([]byte(s), &o)
-		snap.Communities = append(snap.Communities, o)
-	default:
-		t.Fatalf("unknown kind %q", head.Kind)
+	obj, err := scheme(t).New(v1beta1.GroupVersion.WithKind(head.Kind))
+	if err != nil {
+		t.Fatalf("unknown kind %q: %v", head.Kind, err)
 	}
-	return snap, err == nil
+	var snap model.Snapshot
+	if err := yaml.Unmarshal([]byte(s), obj); err != nil {
+		return snap, false
+	}
+	if err := snap.Add(obj); err != nil {
+		t.Fatal(err)
+	}
+	return snap, true
 }
 
 // TestModelRejectsInvalidCases checks that api/model, which must not trust the API server,
@@ -96,4 +78,14 @@ func TestModelAcceptsValidCases(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scheme knows the v1beta1 kinds, to make a typed object from a kind name.
+func scheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	sc := runtime.NewScheme()
+	if err := v1beta1.AddToScheme(sc); err != nil {
+		t.Fatal(err)
+	}
+	return sc
 }

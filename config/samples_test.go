@@ -16,36 +16,14 @@ import (
 func TestSamplesBuildCleanly(t *testing.T) {
 	var snap model.Snapshot
 	for _, u := range readSamples(t, filepath.Join(testenv.RepoRoot(), "config", "samples")) {
-		var err error
-		switch u.GetKind() {
-		case "IPAddressPool":
-			var o v1beta1.IPAddressPool
-			err = runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &o, true)
-			snap.Pools = append(snap.Pools, o)
-		case "L2Advertisement":
-			var o v1beta1.L2Advertisement
-			err = runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &o, true)
-			snap.L2Advertisements = append(snap.L2Advertisements, o)
-		case "BGPPeer":
-			var o v1beta1.BGPPeer
-			err = runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &o, true)
-			snap.BGPPeers = append(snap.BGPPeers, o)
-		case "BGPAdvertisement":
-			var o v1beta1.BGPAdvertisement
-			err = runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &o, true)
-			snap.BGPAdvertisements = append(snap.BGPAdvertisements, o)
-		case "BFDProfile":
-			var o v1beta1.BFDProfile
-			err = runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &o, true)
-			snap.BFDProfiles = append(snap.BFDProfiles, o)
-		case "Community":
-			var o v1beta1.Community
-			err = runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &o, true)
-			snap.Communities = append(snap.Communities, o)
-		default:
-			t.Fatalf("unknown sample kind %q", u.GetKind())
-		}
+		obj, err := scheme(t).New(v1beta1.GroupVersion.WithKind(u.GetKind()))
 		if err != nil {
+			t.Fatalf("unknown sample kind %q: %v", u.GetKind(), err)
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, obj, true); err != nil {
+			t.Fatalf("sample %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+		if err := snap.Add(obj); err != nil {
 			t.Fatalf("sample %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}
