@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/loadstone-lb/loadstone/e2e/lab"
@@ -40,21 +39,6 @@ func (e *Env) StartProc(p lab.Proc) lab.Proc {
 		e.T.Fatalf("start %s: %v", p.Name, err)
 	}
 	return p2
-}
-
-// KillPID sends a signal to a process by PID, after checking that the PID is one the lab
-// recorded (never an arbitrary process).
-func (e *Env) KillPID(pid int, sig syscall.Signal) {
-	e.T.Helper()
-	for _, p := range e.Lab.State().Procs {
-		if p.PID == pid && p.Alive() {
-			if err := syscall.Kill(pid, sig); err != nil {
-				e.T.Fatalf("kill %d: %v", pid, err)
-			}
-			return
-		}
-	}
-	e.T.Fatalf("pid %d is not a running lab process", pid)
 }
 
 // nodeProcs are the per-node processes, in stop order.
@@ -116,27 +100,6 @@ func (e *Env) RestoreLink(node string) {
 	}
 	if out, err := ipCmd(lab.RouterNS, "link", "set", n.RouterPort, "master", lab.Bridge); err != nil {
 		e.T.Fatalf("restore %s: %v: %s", node, err, out)
-	}
-}
-
-// LinkDown sets a node's router port administratively down (the node sees its carrier
-// go); LinkUp undoes it.
-func (e *Env) LinkDown(node string) { e.setPort(node, "down") }
-
-// LinkUp sets a node's router port up.
-func (e *Env) LinkUp(node string) { e.setPort(node, "up") }
-
-func (e *Env) setPort(node, state string) {
-	e.T.Helper()
-	n, ok := e.node(node)
-	if !ok {
-		e.T.Fatalf("no node %s", node)
-	}
-	if out, err := ipCmd(lab.RouterNS, "link", "set", n.RouterPort, state); err != nil {
-		e.T.Fatalf("link %s %s: %v: %s", node, state, err, out)
-	}
-	if state == "down" {
-		e.T.Cleanup(func() { _, _ = ipCmd(lab.RouterNS, "link", "set", n.RouterPort, "up") })
 	}
 }
 

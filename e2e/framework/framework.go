@@ -108,7 +108,6 @@ type Env struct {
 	Client kubernetes.Interface
 	// Namespace is created for this test and deleted when it ends.
 	Namespace string
-	applier   *lab.Applier
 }
 
 // Setup attaches a test to the lab that Main brought up and creates its namespace. Under
@@ -138,13 +137,8 @@ func Setup(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := lab.NewApplier(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &Env{T: t, Lab: l, Config: cfg, Client: cs, applier: a}
+	e := &Env{T: t, Lab: l, Config: cfg, Client: cs}
 	e.Namespace = e.CreateNamespace(nsName(t.Name()))
-	a.Namespace = e.Namespace
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.dumpOnFailure()
@@ -190,14 +184,6 @@ func (e *Env) CreateNamespace(name string) string {
 		_ = e.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	return name
-}
-
-// Apply server-side-applies YAML; namespaced objects without a namespace go to the test's.
-func (e *Env) Apply(yaml string) {
-	e.T.Helper()
-	if err := e.applier.Apply(e.Context(), []byte(yaml)); err != nil {
-		e.T.Fatalf("apply: %v", err)
-	}
 }
 
 // Eventually polls cond every interval until it returns true, failing the test with desc

@@ -159,18 +159,6 @@ func (e *Env) GetService(name string) *corev1.Service {
 	return s
 }
 
-// PatchServiceType changes a Service's type.
-func (e *Env) PatchServiceType(name string, t corev1.ServiceType) *corev1.Service {
-	e.T.Helper()
-	s := e.GetService(name)
-	s.Spec.Type = t
-	out, err := e.Client.CoreV1().Services(e.Namespace).Update(e.Context(), s, metav1.UpdateOptions{})
-	if err != nil {
-		e.T.Fatalf("set service %s type %s: %v", name, t, err)
-	}
-	return out
-}
-
 // Endpoints are the ready endpoints of a Service.
 type Endpoints struct {
 	// Addrs are sorted pod IPs.

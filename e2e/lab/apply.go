@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
@@ -121,19 +120,6 @@ func (a *Applier) apply(ctx context.Context, o *unstructured.Unstructured, dryRu
 	return nil
 }
 
-// IsNamespaced reports whether a kind is namespaced on the server.
-func (a *Applier) IsNamespaced(group, version, kind string) (bool, error) {
-	m, err := a.mapper.RESTMapping(schemaGK(group, kind), version)
-	if meta.IsNoMatchError(err) {
-		a.mapper.Reset()
-		m, err = a.mapper.RESTMapping(schemaGK(group, kind), version)
-	}
-	if err != nil {
-		return false, err
-	}
-	return m.Scope.Name() == meta.RESTScopeNameNamespace, nil
-}
-
 // ApplyCRDs applies every YAML file of dir (config/crd/bases) and waits until the CRDs are
 // Established. It returns the number of files applied.
 func (a *Applier) ApplyCRDs(ctx context.Context, dir string) (int, error) {
@@ -189,5 +175,3 @@ func crdEstablished(u *unstructured.Unstructured) bool {
 	}
 	return false
 }
-
-func schemaGK(group, kind string) schema.GroupKind { return schema.GroupKind{Group: group, Kind: kind} }

@@ -79,17 +79,6 @@ func (d Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn
 	return conn, err
 }
 
-// ListenPacket opens a packet socket inside a namespace.
-func ListenPacket(ns, network, addr string) (net.PacketConn, error) {
-	var pc net.PacketConn
-	err := InNetns(ns, func() error {
-		var err error
-		pc, err = net.ListenPacket(network, addr)
-		return err
-	})
-	return pc, err
-}
-
 // ServeAPIProxy relays TCP connections accepted on listen (in the current namespace) to
 // target, dialled from inside namespace ns, until ctx ends or namespace ns goes away (so a
 // relay whose lab was removed never lingers). TLS passes through untouched: the API

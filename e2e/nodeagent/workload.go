@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -156,12 +155,4 @@ func (w *Workload) Stop() {
 		_ = c.Close()
 	}
 	w.wg.Wait()
-}
-
-// Shutdown stops accepting and waits for in-flight HTTP requests until ctx ends, then stops.
-func (w *Workload) Shutdown(ctx context.Context) {
-	for _, s := range w.servers {
-		_ = s.Shutdown(ctx)
-	}
-	w.Stop()
 }

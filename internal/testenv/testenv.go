@@ -111,22 +111,3 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	return &Env{Config: cfg, Scheme: scheme, Client: c, env: env}
 }
-
-// Kubeconfig writes a kubeconfig for a cluster-admin user of this API server into a
-// temporary directory of the test and returns its path (for kubectl or helm in tests).
-func (e *Env) Kubeconfig(t testing.TB) string {
-	t.Helper()
-	user, err := e.env.AddUser(envtest.User{Name: "loadstone-test-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatalf("envtest: add user: %v", err)
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		t.Fatalf("envtest: kubeconfig: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatalf("envtest: %v", err)
-	}
-	return path
-}
