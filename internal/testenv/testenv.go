@@ -9,13 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"sync"
 	"testing"
+
+	"github.com/go-logr/logr"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 )
@@ -59,6 +63,8 @@ func RepoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+var quietOnce sync.Once
+
 // Options tune Start.
 type Options struct {
 	// APIServerFlags are extra kube-apiserver flags, "name" -> value.
@@ -76,6 +82,9 @@ func Start(t testing.TB, opts Options) *Env {
 	if testing.Short() {
 		t.Skip("envtest: needs the real kube-apiserver; not run with -short")
 	}
+	// controller-runtime prints a stack trace when its logger is used but never set;
+	// tests read the API objects and Events instead of its logs.
+	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 	assets := AssetsDir()
 	if assets == "" {
 		t.Fatal("envtest: kube-apiserver and etcd not found: run `make k8s-binaries` (or `make test`), or set KUBEBUILDER_ASSETS")

@@ -440,11 +440,16 @@ func (a *Agent) events(ctx context.Context, plan announce.Plan, applied layer2.A
 			if _, ok := applied.Interfaces[ip]; !ok {
 				continue
 			}
-			was := prev
-			if was == "" {
-				was = "none"
-			}
 			for _, k := range e.Services {
+				was := prev
+				if !seen {
+					// No election of ours to compare with (this agent just started, or
+					// saw the IP first now): the published status says who announced it.
+					was = a.publishedAnnouncer(ctx, k, ip)
+				}
+				if was == "" {
+					was = "none"
+				}
 				a.serviceEvent(ctx, k, corev1.EventTypeNormal, EventAnnouncerChanged, "Announce",
 					"node %s announces %s on %s (previously: %s)", self, ip, strings.Join(applied.Interfaces[ip], ","), was)
 			}
@@ -491,6 +496,22 @@ func (a *Agent) events(ctx context.Context, plan announce.Plan, applied layer2.A
 		}
 	}
 	a.prevProblems = current
+}
+
+// publishedAnnouncer returns another node whose ServiceL2Status for the Service lists ip,
+// or "" when there is none.
+func (a *Agent) publishedAnnouncer(ctx context.Context, k types.NamespacedName, ip netip.Addr) string {
+	var l v1beta1.ServiceL2StatusList
+	if err := a.cfg.Cache.List(ctx, &l, client.InNamespace(k.Namespace),
+		client.MatchingLabels{v1beta1.LabelStatusService: k.Name}); err != nil {
+		return ""
+	}
+	for _, st := range l.Items {
+		if n := st.Labels[v1beta1.LabelStatusNode]; n != a.cfg.NodeName && slices.Contains(st.Status.IPs, ip.String()) {
+			return n
+		}
+	}
+	return ""
 }
 
 func (a *Agent) serviceEvent(ctx context.Context, k types.NamespacedName, typ, reason, action, format string, args ...any) {

@@ -274,7 +274,7 @@ func TestAgentAnnouncesStatusAndFailsOver(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ann4, rec4 := f.startAgent(t, ctx, "n4", nil)
-	ann3, rec3 := f.startAgent(t, ctx, "n3", nil)
+	ann3, rec3, a3 := f.startAgentWith(t, ctx, "n3", nil, 0)
 	f.service(t, "web", "203.0.113.10")
 
 	waitFor(t, "n4 announces", func() (bool, string) {
@@ -290,6 +290,21 @@ func TestAgentAnnouncesStatusAndFailsOver(t *testing.T) {
 	})
 	waitFor(t, "announce event by n4", func() (bool, string) {
 		return rec4.find("default/web", EventAnnouncerChanged, "node n4 announces 203.0.113.10"), rec4.all()
+	})
+
+	// n3 names its predecessor from its own last election or, if it never ran one with
+	// the IP (its cache may lag behind n4's), from n4's status; wait until it has that.
+	waitFor(t, "n4's status in n3's cache", func() (bool, string) {
+		var l v1beta1.ServiceL2StatusList
+		if err := a3.cfg.Cache.List(ctx, &l); err != nil {
+			return false, err.Error()
+		}
+		for _, st := range l.Items {
+			if st.Status.Node == "n4" && slices.Contains(st.Status.IPs, "203.0.113.10") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", l.Items)
 	})
 
 	// n4 is cut off: it sees nobody, the others do not see it. n3 takes over (n4, alone,
