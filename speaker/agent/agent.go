@@ -99,6 +99,8 @@ type Agent struct {
 
 	mu      sync.Mutex
 	members Members
+	// released: IPs other nodes' ServiceL2Status objects stopped listing (noteReleased).
+	released map[netip.Addr]bool
 
 	// Loop state, owned by the loop goroutine.
 	prevCfg      *model.Config
@@ -139,7 +141,43 @@ func New(cfg Config) *Agent {
 	return &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		trigger: make(chan struct{}, 1), conflicts: make(chan layer2.Conflict, 128),
 		prevWinners: map[netip.Addr]string{}, prevAlive: map[string]bool{}, prevProblems: map[string]bool{},
-		suppressed: map[netip.Addr]suppression{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{}}
+		suppressed: map[netip.Addr]suppression{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{},
+		released: map[netip.Addr]bool{}}
+}
+
+// noteReleased records the IPs another node's ServiceL2Status stopped listing (the object
+// was deleted, or updated without them) and triggers a sync. That node has withdrawn them
+// (it applies before it reports), so if we own one, the network may still point at that
+// node: sync re-announces it. This catches what membership alone misses, for example a cut
+// so short that this node never saw its peers die, so no peer "arrives" when it heals.
+func (a *Agent) noteReleased(oldObj, newObj any) {
+	if t, ok := oldObj.(toolscache.DeletedFinalStateUnknown); ok {
+		oldObj = t.Obj
+	}
+	prev, ok := oldObj.(*v1beta1.ServiceL2Status)
+	if ok && prev.Labels[v1beta1.LabelStatusNode] != a.cfg.NodeName {
+		var still []string
+		if cur, ok := newObj.(*v1beta1.ServiceL2Status); ok {
+			still = cur.Status.IPs
+		}
+		a.mu.Lock()
+		for _, s := range prev.Status.IPs {
+			if ip, err := netip.ParseAddr(s); err == nil && !slices.Contains(still, s) {
+				a.released[ip.Unmap()] = true
+			}
+		}
+		a.mu.Unlock()
+	}
+	a.Trigger()
+}
+
+// takeReleased returns and clears the IPs noteReleased recorded.
+func (a *Agent) takeReleased() map[netip.Addr]bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.released
+	a.released = map[netip.Addr]bool{}
+	return r
 }
 
 // UseMembers sets the membership view (nil: degraded, Node readiness).
@@ -183,11 +221,16 @@ func (a *Agent) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("informer for %T: %w", obj, err)
 		}
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		h := toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { a.Trigger() },
 			UpdateFunc: func(any, any) { a.Trigger() },
 			DeleteFunc: func(any) { a.Trigger() },
-		}); err != nil {
+		}
+		if _, ok := obj.(*v1beta1.ServiceL2Status); ok {
+			h.UpdateFunc = func(o, n any) { a.noteReleased(o, n) }
+			h.DeleteFunc = func(o any) { a.noteReleased(o, nil) }
+		}
+		if _, err := inf.AddEventHandler(h); err != nil {
 			return fmt.Errorf("handler for %T: %w", obj, err)
 		}
 	}
@@ -255,6 +298,17 @@ func (a *Agent) debounceDeath() {
 // only on change).
 func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
+	// Read the arrival count before the snapshot, so every arrival it counts is in the
+	// snapshot's alive set: an arrival after it must not make this round re-announce an IP
+	// that a fresh election would move to the arriving peer (that re-announcement pulled the
+	// network back to a node about to yield: flapping after a partition healed). A later
+	// arrival triggers another round through Changes.
+	var arrivals uint64
+	m := a.membersView()
+	if m != nil {
+		arrivals = m.Arrivals()
+	}
+	released := a.takeReleased()
 	snap, err := a.observe(ctx)
 	if err != nil {
 		a.m.syncs.WithLabelValues("error").Observe(time.Since(start).Seconds())
@@ -293,15 +347,23 @@ func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
 			gained = true
 		}
 	}
-	if m := a.membersView(); m != nil {
-		arr := m.Arrivals()
-		if arr != a.prevArrivals {
-			gained = gained || a.arrivalsSeen
-			a.prevArrivals, a.arrivalsSeen = arr, true
+	if m != nil && arrivals != a.prevArrivals {
+		gained = gained || a.arrivalsSeen
+		a.prevArrivals, a.arrivalsSeen = arrivals, true
+	}
+	var reclaim []netip.Addr
+	for ip := range released {
+		if _, ok := applied.Interfaces[ip]; ok {
+			reclaim = append(reclaim, ip)
 		}
 	}
-	if gained && len(a.prevAlive) > 0 {
+	switch {
+	case gained && len(a.prevAlive) > 0:
 		a.cfg.Announcer.Reannounce()
+	case len(reclaim) > 0:
+		slices.SortFunc(reclaim, func(x, y netip.Addr) int { return x.Compare(y) })
+		a.log.Info("re-announcing IPs another node stopped announcing", "ips", reclaim)
+		a.cfg.Announcer.Reannounce(reclaim...)
 	}
 	a.prevAlive = snap.Alive
 

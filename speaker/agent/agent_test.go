@@ -35,6 +35,8 @@ type fakeAnnouncer struct {
 	mu          sync.Mutex
 	desired     layer2.Desired
 	reannounced int
+	// calls lists each Reannounce call's IPs ("all" for a call without any).
+	calls []string
 }
 
 func (f *fakeAnnouncer) Apply(d layer2.Desired) layer2.Applied {
@@ -51,9 +53,14 @@ func (f *fakeAnnouncer) Apply(d layer2.Desired) layer2.Applied {
 	return res
 }
 
-func (f *fakeAnnouncer) Reannounce(...netip.Addr) {
+func (f *fakeAnnouncer) Reannounce(ips ...netip.Addr) {
 	f.mu.Lock()
 	f.reannounced++
+	call := "all"
+	if len(ips) > 0 {
+		call = fmt.Sprint(ips)
+	}
+	f.calls = append(f.calls, call)
 	f.mu.Unlock()
 }
 
@@ -430,4 +437,58 @@ func TestAgentDuplicateOwnerTieBreak(t *testing.T) {
 	waitFor(t, "back after the hold-down", func() (bool, string) {
 		return slices.Equal(ann.ips(), []string{ip.String()}), fmt.Sprint(ann.ips())
 	})
+}
+
+// Another node's published claim on an IP we own goes away (that node yielded): the network
+// may still point at it, so the owner re-announces that IP, even though its membership view
+// never changed (a cut too short for it to see its peers die). A claim on an IP we do not
+// own going away changes nothing.
+func TestAgentReclaimsIPAnotherNodeReleased(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ann, _ := f.startAgent(t, ctx, "n4", nil)
+	f.service(t, "web", "203.0.113.10")
+	waitFor(t, "n4 announces", func() (bool, string) {
+		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
+	})
+	var svc corev1.Service
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	// n2's claims: one on our IP, one on an IP nobody here owns.
+	claim := func(name, ip string) *v1beta1.ServiceL2Status {
+		st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name,
+			Labels:          map[string]string{v1beta1.LabelStatusNode: "n2", v1beta1.LabelStatusService: "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID}}}}
+		f.create(t, st)
+		st.Status = v1beta1.ServiceL2StatusStatus{Node: "n2", ServiceName: "web", IPs: []string{ip}, Interfaces: []string{"eth0"}}
+		if err := f.c.Status().Update(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	other := claim("web-n2-other", "203.0.113.99")
+	ours := claim("web-n2", "203.0.113.10")
+	waitFor(t, "n2's claims in the status list", func() (bool, string) {
+		st := f.statuses(t)
+		return len(st["web@n2"].IPs) == 1, fmt.Sprintf("%+v", st)
+	})
+	ann.mu.Lock()
+	before := len(ann.calls)
+	ann.mu.Unlock()
+	for _, st := range []*v1beta1.ServiceL2Status{other, ours} {
+		if err := f.c.Delete(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "n4 re-announces 203.0.113.10 alone", func() (bool, string) {
+		ann.mu.Lock()
+		defer ann.mu.Unlock()
+		calls := ann.calls[before:]
+		return slices.Equal(calls, []string{"[203.0.113.10]"}), fmt.Sprint(calls)
+	})
+	if !slices.Equal(ann.ips(), []string{"203.0.113.10"}) {
+		t.Errorf("n4 announces %v", ann.ips())
+	}
 }
