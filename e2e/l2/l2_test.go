@@ -97,6 +97,7 @@ func TestPartitionHealSettlesWithoutFlapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.RestoreLink(elected)
+	restored := time.Now()
 	want := nodeMAC(t, elected)
 	// The sequence of MACs the router's entry names (moments without a usable entry, while
 	// it re-resolves, are not owners and are skipped).
@@ -128,7 +129,11 @@ func TestPartitionHealSettlesWithoutFlapping(t *testing.T) {
 	for _, m := range seq {
 		path = append(path, names[m])
 	}
-	t.Logf("router entry for %s went %v; probe: %s", ip, path, res)
+	if !settled.IsZero() {
+		t.Logf("router entry for %s went %v, on %s %v after the link came back; probe: %s", ip, path, elected, settled.Sub(restored).Round(time.Millisecond), res)
+	} else {
+		t.Logf("router entry for %s went %v; probe: %s", ip, path, res)
+	}
 	if settled.IsZero() {
 		t.Fatalf("never settled on the elected node %s: %v", elected, path)
 	}
