@@ -180,32 +180,14 @@ func (l *Lab) ControllerArgs(bin string) []string {
 	}
 }
 
-// SpeakerArgs is the command line of the speaker of node n.
+// SpeakerArgs is the command line of the speaker of node n. LOADSTONE_SPEAKER_ARGS adds
+// flags (split at spaces), for experiments such as other memberlist timers in B1.
 func (l *Lab) SpeakerArgs(bin string, n Node) []string {
 	args := []string{bin,
 		"--kubeconfig", l.KubeconfigPath("speaker-" + n.Name),
 		"--node-name", n.Name,
 	}
-	return append(args, speakerExtraArgs(l.cfg.RepoRoot, n)...)
-}
-
-// speakerExtraArgs adds the flags the speaker has grown, when its main.go declares them.
-func speakerExtraArgs(repo string, n Node) []string {
-	b, err := os.ReadFile(filepath.Join(repo, "speaker", "main.go"))
-	if err != nil {
-		return nil
-	}
-	src := string(b)
-	var out []string
-	add := func(flag, value string) {
-		if strings.Contains(src, `"`+flag+`"`) {
-			out = append(out, "--"+flag, value)
-		}
-	}
-	add("node-ip", n.IP.String())
-	add("node-ip6", n.IP6.String())
-	add("interface", NodeLink)
-	return out
+	return append(args, strings.Fields(os.Getenv("LOADSTONE_SPEAKER_ARGS"))...)
 }
 
 // startLoadstone applies the sample pool and starts the controller and one speaker per
