@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 
 	"github.com/go-logr/logr"
@@ -92,6 +94,7 @@ func run() error {
 		Logger:     slogger.With("subsystem", "layer2"),
 		Registerer: reg,
 		OnConflict: func(c layer2.Conflict) { ag.OnConflict(c) },
+		YieldsTo:   func(ip netip.Addr, mac net.HardwareAddr) bool { return ag.YieldsTo(ip, mac) },
 	})
 	ag = agent.New(agent.Config{
 		Logger:     slogger.With("subsystem", "agent"),

@@ -781,6 +781,18 @@ func (a *Agent) handleConflict(ctx context.Context, c layer2.Conflict) {
 	}
 }
 
+// YieldsTo reports whether the tie-break makes this node give ip up to the speaker that
+// owns the link-layer address theirs (false for a MAC that is no speaker's). It is the
+// layer-2 Announcer's early hint (layer2.Config.YieldsTo); handleConflict decides the same
+// way from the same inputs and withdraws the IP.
+func (a *Agent) YieldsTo(ip netip.Addr, theirs net.HardwareAddr) bool {
+	m := a.membersView()
+	if m == nil {
+		return false
+	}
+	return announce.ResolveConflict(a.cfg.NodeName, macOwner(m.All(), theirs), ip) == announce.Yield
+}
+
 // suppression is a yielded IP: withdrawn until a time, or until the node it was yielded
 // to is a live member.
 type suppression struct {

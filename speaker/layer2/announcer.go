@@ -35,6 +35,12 @@ type Config struct {
 	// OnConflict is called (from a reader goroutine; it must not block) when another
 	// link-layer address claims an owned IP.
 	OnConflict func(Conflict)
+	// YieldsTo reports (from a reader goroutine, fast and non-blocking) whether this node
+	// gives ip up to the owner of the link-layer address theirs. When it does, the
+	// responder stops its gratuitous burst for ip at once, before the caller withdraws the
+	// IP: a burst message sent in between would pull the network back to this node (seen
+	// as flapping right after a partition healed). Nil: never.
+	YieldsTo func(ip netip.Addr, theirs net.HardwareAddr) bool
 	// RouteInterface returns the interface holding the route to an IP, used when an IP
 	// names no interface. Default: a netlink route lookup in the caller's namespace.
 	RouteInterface func(netip.Addr) (string, error)
@@ -309,8 +315,12 @@ type responder struct {
 	arp    frameConn
 	ndpRx  frameConn
 	ndpTx  ndpConn
-	bursts map[netip.Addr]context.CancelFunc
 	groups map[netip.Addr]bool // solicited-node groups joined
+
+	// bursts has its own lock: the reader goroutines stop bursts (stopBurst), and
+	// Announcer.mu is held while they are waited for.
+	burstMu sync.Mutex
+	bursts  map[netip.Addr]context.CancelFunc
 }
 
 func (r *responder) owns(ip netip.Addr) bool { return (*r.owned.Load())[ip] }
@@ -385,10 +395,7 @@ func (r *responder) setOwned(want map[netip.Addr]bool) map[netip.Addr]bool {
 	r.owned.Store(&next)
 	for ip := range prev {
 		if !next[ip] {
-			if c := r.bursts[ip]; c != nil {
-				c()
-				delete(r.bursts, ip)
-			}
+			r.stopBurst(ip)
 			r.leave(ip)
 		}
 	}
@@ -435,8 +442,20 @@ func (r *responder) reannounce(ips []netip.Addr) {
 	}
 }
 
+// stopBurst cancels the gratuitous burst of ip, if one runs.
+func (r *responder) stopBurst(ip netip.Addr) {
+	r.burstMu.Lock()
+	defer r.burstMu.Unlock()
+	if c := r.bursts[ip]; c != nil {
+		c()
+		delete(r.bursts, ip)
+	}
+}
+
 // burst (re)starts the gratuitous burst of ip.
 func (r *responder) burst(ip netip.Addr) {
+	r.burstMu.Lock()
+	defer r.burstMu.Unlock()
 	if c := r.bursts[ip]; c != nil {
 		c()
 	}
@@ -524,6 +543,9 @@ func (r *responder) readLoop(c frameConn, v6 bool) {
 			}
 		case Duplicate:
 			r.a.m.conflicts.WithLabelValues(fam).Inc()
+			if y := r.a.cfg.YieldsTo; y != nil && y(d.IP, d.Other) {
+				r.stopBurst(d.IP)
+			}
 			r.a.cfg.OnConflict(Conflict{IP: d.IP, Interface: r.ifi.Name, Ours: r.mac, Theirs: d.Other})
 		}
 	}

@@ -386,6 +386,65 @@ func TestKernelDuplicateOwnerDetected(t *testing.T) {
 	}
 }
 
+// A claim by a node we yield to stops our gratuitous burst at once (the caller withdraws
+// the IP later); a claim by anyone else leaves the burst running. The burst is long here
+// (40 × 50 ms), so both outcomes are visible in the same window.
+func TestKernelYieldStopsBurst(t *testing.T) {
+	for _, yield := range []bool{true, false} {
+		t.Run(fmt.Sprintf("yields=%v", yield), func(t *testing.T) {
+			p := newPair(t)
+			ip := netip.MustParseAddr("203.0.113.10")
+			conflicts := make(chan Conflict, 16)
+			a := New(Config{Registerer: prometheus.NewRegistry(), GratuitousCount: 40, GratuitousInterval: 50 * time.Millisecond,
+				OnConflict: func(c Conflict) { conflicts <- c },
+				YieldsTo: func(got netip.Addr, mac net.HardwareAddr) bool {
+					return yield && got == ip && mac.String() == p.peerMAC.String()
+				}})
+			t.Cleanup(a.Close)
+			p.apply(t, a, Desired{ip: {p.nodeIf}})
+			sent := func() float64 { return value(a.m.gratuitous.WithLabelValues("ipv4")) }
+			p.waitFor(t, "burst under way", func() (bool, string) { return sent() >= 3, fmt.Sprint(sent()) })
+			p.inNS(t, p.peerNS, func() {
+				ifi, err := net.InterfaceByName(p.peerIf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := dialARP(ifi)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				b, _ := GratuitousARP(ifi.HardwareAddr, ip)
+				if err := c.WriteFrame(b); err != nil {
+					t.Fatal(err)
+				}
+			})
+			select {
+			case <-conflicts:
+			case <-time.After(15 * time.Second):
+				t.Fatal("no conflict reported")
+			}
+			// One message may already be on its way when the burst is cancelled.
+			before := sent()
+			time.Sleep(400 * time.Millisecond) // 8 burst intervals
+			after := sent()
+			if yield && after > before+1 {
+				t.Errorf("burst went on after yielding: %v -> %v messages", before, after)
+			}
+			if !yield && after < before+4 {
+				t.Errorf("burst stopped although we keep the IP: %v -> %v messages", before, after)
+			}
+			// The IP itself stays owned until the caller withdraws it.
+			a.mu.Lock()
+			r := a.ifaces[p.nodeIf]
+			a.mu.Unlock()
+			if r == nil || !r.owns(ip) {
+				t.Error("the IP was dropped; only the burst should stop")
+			}
+		})
+	}
+}
+
 func TestKernelBadInterfaceKeepsOtherIPs(t *testing.T) {
 	p := newPair(t)
 	a := p.announcer(t, prometheus.NewRegistry(), nil)
