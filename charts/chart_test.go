@@ -73,7 +73,8 @@ func TestChartRendersValidObjects(t *testing.T) {
 		set  []string
 	}{
 		{name: "defaults"},
-		{name: "existing secret, class required", set: []string{"speaker.existingSecret=my-key", "requireClass=true", "controller.replicas=1"}},
+		{name: "existing secret, class required, timers", set: []string{"speaker.existingSecret=my-key", "requireClass=true", "controller.replicas=1",
+			"speaker.memberlist.probeInterval=90ms", "speaker.memberlist.probeTimeout=70ms", "speaker.memberlist.suspicionMult=3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "loadstone", filepath.Join(testenv.RepoRoot(), "charts", "loadstone"), "--namespace", "loadstone-system", "--kube-version", "v1.37.2"}
@@ -104,6 +105,13 @@ func TestChartRendersValidObjects(t *testing.T) {
 			wantSecrets := 1
 			if len(tc.set) > 0 {
 				wantSecrets = 0
+				for _, flag := range []string{"--memberlist-probe-interval=90ms", "--memberlist-probe-timeout=70ms", "--memberlist-suspicion-mult=3"} {
+					if !bytes.Contains(out, []byte("- "+flag+"\n")) {
+						t.Errorf("speaker args lack %s", flag)
+					}
+				}
+			} else if bytes.Contains(out, []byte("--memberlist-probe")) {
+				t.Error("default values set memberlist timers; the speaker's defaults should apply")
 			}
 			if kinds["Secret"] != wantSecrets {
 				t.Errorf("chart rendered %d Secrets, want %d", kinds["Secret"], wantSecrets)
