@@ -138,6 +138,10 @@ const (
 	ProbeHTTP
 	// ProbeUDP sends a numbered datagram per probe and waits for its echo.
 	ProbeUDP
+	// ProbeTCPParallel starts a TCP connect every Interval without waiting for earlier
+	// ones (each has Timeout), so a connect that hangs (a SYN to a dead backend) does not
+	// hold back the next probe and stretch the measured gap. Target must be IP:port.
+	ProbeTCPParallel
 )
 
 // ProbeConfig configures a probe loop.
@@ -172,6 +176,9 @@ type ProbeResult struct {
 	Open bool
 	// Answers counts successful HTTP answers per pod (ProbeHTTP only).
 	Answers map[string]int
+	// Err is set when the loop could not run (ProbeTCPParallel: a bad target, a socket
+	// error); the counts are then empty.
+	Err error
 }
 
 // MaxGap is the longest gap in service (0 if none).
@@ -187,6 +194,9 @@ func (r ProbeResult) MaxGap() time.Duration {
 
 // String summarises the result.
 func (r ProbeResult) String() string {
+	if r.Err != nil {
+		return "probe failed: " + r.Err.Error()
+	}
 	return fmt.Sprintf("sent=%d ok=%d failed=%d gaps=%d max-gap=%v open=%v",
 		r.Sent, r.OK, r.Failed, len(r.Gaps), r.MaxGap().Round(time.Millisecond), r.Open)
 }
@@ -244,6 +254,11 @@ func (p *Probe) Stop() ProbeResult {
 }
 
 func probeLoop(ctx context.Context, cfg ProbeConfig) ProbeResult {
+	if cfg.Mode == ProbeTCPParallel {
+		r, err := parallelTCPLoop(ctx, cfg)
+		r.Err = err
+		return r
+	}
 	r := ProbeResult{Answers: map[string]int{}}
 	var one func() bool
 	switch cfg.Mode {

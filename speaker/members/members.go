@@ -37,15 +37,15 @@ type Timing struct {
 
 // FastTiming is tuned for sub-second detection of a crashed speaker on a LAN; the
 // reasoning is in docs/speaker.md. With n ≤ 10 nodes memberlist's suspicion timeout is
-// SuspicionMult × ProbeInterval = 300 ms once one other node confirms the suspicion
-// (Lifeguard starts at SuspicionMaxTimeoutMult × that, 600 ms, and shrinks it with
-// confirmations): a crash is declared dead about ProbeInterval + ProbeTimeout + 300 ms
-// after the last good probe.
+// SuspicionMult × ProbeInterval = 160 ms, fixed: with SuspicionMult 2 memberlist expects
+// no confirmations (k = SuspicionMult − 2 = 0), so Lifeguard's longer start
+// (SuspicionMaxTimeoutMult) does not apply. A crash is declared dead about one probe
+// interval (80 ms) + 160 ms after the first failed probe.
 func FastTiming() Timing {
 	return Timing{
-		ProbeInterval:           100 * time.Millisecond,
-		ProbeTimeout:            80 * time.Millisecond,
-		SuspicionMult:           3,
+		ProbeInterval:           80 * time.Millisecond,
+		ProbeTimeout:            60 * time.Millisecond,
+		SuspicionMult:           2,
 		SuspicionMaxTimeoutMult: 2,
 		IndirectChecks:          2,
 		GossipInterval:          20 * time.Millisecond,
