@@ -359,8 +359,10 @@ func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
 	}
 	switch {
 	case gained && len(a.prevAlive) > 0:
+		a.m.reclaims.WithLabelValues("arrival").Inc()
 		a.cfg.Announcer.Reannounce()
 	case len(reclaim) > 0:
+		a.m.reclaims.WithLabelValues("released").Inc()
 		slices.SortFunc(reclaim, func(x, y netip.Addr) int { return x.Compare(y) })
 		a.log.Info("re-announcing IPs another node stopped announcing", "ips", reclaim)
 		a.cfg.Announcer.Reannounce(reclaim...)

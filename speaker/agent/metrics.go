@@ -8,6 +8,7 @@ type metrics struct {
 	problems  prometheus.Gauge
 	degraded  prometheus.Gauge
 	elected   prometheus.Gauge
+	reclaims  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,9 +34,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "loadstone_speaker_l2_elected_ips",
 			Help: "IPs this node won the election for in the last sync.",
 		}),
+		reclaims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loadstone_speaker_l2_reannounce_rounds_total",
+			Help: "Gratuitous rounds for IPs this node already owned, by reason (arrival: a member (re)appeared; released: another node's status stopped listing an owned IP).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.syncs, m.conflicts, m.problems, m.degraded, m.elected)
+		reg.MustRegister(m.syncs, m.conflicts, m.problems, m.degraded, m.elected, m.reclaims)
 	}
 	return m
 }
