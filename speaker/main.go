@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/internal/events"
 	"github.com/loadstone-lb/loadstone/speaker/agent"
 	"github.com/loadstone-lb/loadstone/speaker/layer2"
 	"github.com/loadstone-lb/loadstone/speaker/members"
@@ -96,13 +97,19 @@ func run() error {
 		OnConflict: func(c layer2.Conflict) { ag.OnConflict(c) },
 		YieldsTo:   func(ip netip.Addr, mac net.HardwareAddr) bool { return ag.YieldsTo(ip, mac) },
 	})
+	rec := events.New(events.Options{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Controller: "loadstone-speaker",
+		Instance: "loadstone-speaker-" + *nodeName, Log: logr.FromSlogHandler(slogger.With("subsystem", "events").Handler()),
+		Registerer: reg})
+	if err := mgr.Add(rec); err != nil {
+		return err
+	}
 	ag = agent.New(agent.Config{
 		Logger:     slogger.With("subsystem", "agent"),
 		Registerer: reg,
 		NodeName:   *nodeName,
 		Cache:      mgr.GetCache(),
 		Client:     mgr.GetClient(),
-		Recorder:   mgr.GetEventRecorder("loadstone-speaker"),
+		Recorder:   rec,
 		Announcer:  ann,
 	})
 	if err := mgr.Add(ag); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/controller/pools"
 	"github.com/loadstone-lb/loadstone/controller/service"
+	"github.com/loadstone-lb/loadstone/internal/events"
 )
 
 // EventSource is the reportingController of the controller's Events.
@@ -71,8 +72,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*Controller, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	rec := mgr.GetEventRecorder(EventSource)
 	log := mgr.GetLogger()
+	// Our own bounded Event writer instead of the manager's broadcaster, which keeps every
+	// Event for six minutes (tens of MiB at 10k allocations; internal/events).
+	rec := events.New(events.Options{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Controller: EventSource,
+		Log: log.WithName("events"), Registerer: opts.Registerer})
+	if err := mgr.Add(rec); err != nil {
+		return nil, fmt.Errorf("event writer: %w", err)
+	}
 	var pr *pools.Reconciler
 	svc := service.New(service.Options{
 		Client:        mgr.GetClient(),

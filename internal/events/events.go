@@ -1,0 +1,209 @@
+package events
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/reference"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Defaults of Options.
+const (
+	DefaultQueueSize    = 1024
+	DefaultWorkers      = 2
+	DefaultRepeatWindow = 10 * time.Minute
+	DefaultRepeatCache  = 4096
+	// maxNote is the API server's limit on Event.note.
+	maxNote = 1024
+)
+
+// Options configure a Recorder.
+type Options struct {
+	Client client.Client
+	// Scheme resolves the kind of the objects Events are about.
+	Scheme *runtime.Scheme
+	// Controller is the reportingController (for example "loadstone-controller");
+	// Instance the reportingInstance (default: Controller-hostname).
+	Controller, Instance string
+	Log                  logr.Logger
+	Registerer           prometheus.Registerer
+	// QueueSize and Workers size the writer; RepeatWindow and RepeatCache the suppression
+	// of exact repeats (zero: the defaults).
+	QueueSize, Workers int
+	RepeatWindow       time.Duration
+	RepeatCache        int
+}
+
+// Recorder emits Events. Eventf never blocks; Start runs the writers (it is a
+// controller-runtime Runnable that runs on every replica, leader or not).
+type Recorder struct {
+	opts  Options
+	queue chan *eventsv1.Event
+	m     *metrics
+
+	mu     sync.Mutex
+	recent map[repeatKey]*list.Element
+	order  *list.List // of *repeatEntry, most recent first
+}
+
+type repeatKey struct {
+	uid               types.UID
+	kind, ns, name    string
+	typ, reason, note string
+}
+
+type repeatEntry struct {
+	key  repeatKey
+	when time.Time
+}
+
+// New returns a Recorder; nothing is written before Start.
+func New(opts Options) *Recorder {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.RepeatWindow <= 0 {
+		opts.RepeatWindow = DefaultRepeatWindow
+	}
+	if opts.RepeatCache <= 0 {
+		opts.RepeatCache = DefaultRepeatCache
+	}
+	if opts.Instance == "" {
+		host, _ := os.Hostname()
+		opts.Instance = opts.Controller + "-" + host
+	}
+	return &Recorder{opts: opts, queue: make(chan *eventsv1.Event, opts.QueueSize), m: newMetrics(opts.Registerer),
+		recent: map[repeatKey]*list.Element{}, order: list.New()}
+}
+
+// Eventf queues an Event about regarding (and optionally related), with the note
+// formatted from note and args. It has the signature of client-go's events.EventRecorder.
+func (r *Recorder) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any) {
+	ev, err := r.build(time.Now(), regarding, related, eventtype, reason, action, fmt.Sprintf(note, args...))
+	if err != nil {
+		r.m.results.WithLabelValues("invalid").Inc()
+		r.opts.Log.Error(err, "not emitting an Event", "reason", reason)
+		return
+	}
+	if r.repeated(ev) {
+		r.m.results.WithLabelValues("repeat").Inc()
+		return
+	}
+	select {
+	case r.queue <- ev:
+	default:
+		r.m.results.WithLabelValues("dropped").Inc()
+	}
+}
+
+func (r *Recorder) build(now time.Time, regarding, related runtime.Object, eventtype, reason, action, note string) (*eventsv1.Event, error) {
+	ref, err := reference.GetReference(r.opts.Scheme, regarding)
+	if err != nil {
+		return nil, fmt.Errorf("reference to the regarding object: %w", err)
+	}
+	ns := ref.Namespace
+	if ns == "" {
+		ns = metav1.NamespaceDefault // Events about cluster-scoped objects live here
+	}
+	if len(note) > maxNote {
+		note = note[:maxNote-3] + "..."
+	}
+	ev := &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", ref.Name, now.UnixNano()), Namespace: ns},
+		EventTime:           metav1.NewMicroTime(now),
+		ReportingController: r.opts.Controller,
+		ReportingInstance:   r.opts.Instance,
+		Action:              action,
+		Reason:              reason,
+		Regarding:           *ref,
+		Note:                note,
+		Type:                eventtype,
+	}
+	if related != nil {
+		rel, err := reference.GetReference(r.opts.Scheme, related)
+		if err != nil {
+			return nil, fmt.Errorf("reference to the related object: %w", err)
+		}
+		ev.Related = rel
+	}
+	if eventtype != corev1.EventTypeNormal && eventtype != corev1.EventTypeWarning {
+		return nil, fmt.Errorf("event type %q: want Normal or Warning", eventtype)
+	}
+	return ev, nil
+}
+
+// repeated reports whether the same Event was queued within RepeatWindow, and remembers
+// this one (the LRU holds at most RepeatCache entries).
+func (r *Recorder) repeated(ev *eventsv1.Event) bool {
+	k := repeatKey{uid: ev.Regarding.UID, kind: ev.Regarding.Kind, ns: ev.Regarding.Namespace, name: ev.Regarding.Name,
+		typ: ev.Type, reason: ev.Reason, note: ev.Note}
+	now := ev.EventTime.Time
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.recent[k]; ok {
+		e := el.Value.(*repeatEntry)
+		if now.Sub(e.when) < r.opts.RepeatWindow {
+			return true
+		}
+		e.when = now
+		r.order.MoveToFront(el)
+		return false
+	}
+	r.recent[k] = r.order.PushFront(&repeatEntry{key: k, when: now})
+	for r.order.Len() > r.opts.RepeatCache {
+		last := r.order.Back()
+		delete(r.recent, last.Value.(*repeatEntry).key)
+		r.order.Remove(last)
+	}
+	return false
+}
+
+// NeedLeaderElection: Events are written by whichever replica emits them.
+func (r *Recorder) NeedLeaderElection() bool { return false }
+
+// Start writes queued Events until ctx ends.
+func (r *Recorder) Start(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range r.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ev := <-r.queue:
+					r.write(ctx, ev)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Recorder) write(ctx context.Context, ev *eventsv1.Event) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.opts.Client.Create(ctx, ev); err != nil {
+		r.m.results.WithLabelValues("error").Inc()
+		r.opts.Log.V(1).Info("writing an Event failed", "reason", ev.Reason, "regarding", ev.Regarding.Name, "err", err.Error())
+		return
+	}
+	r.m.results.WithLabelValues("written").Inc()
+}
