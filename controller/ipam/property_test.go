@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/loadstone-lb/loadstone/api/model"
 )
@@ -34,7 +35,13 @@ func checkInvariants(t testing.TB, a *Allocator) {
 		if len(use.users) == 0 {
 			t.Fatalf("%s has no users", ip)
 		}
-		for k, sa := range use.users {
+		seen := map[types.NamespacedName]bool{}
+		for _, sa := range use.users {
+			k := sa.req.Service
+			if seen[k] {
+				t.Fatalf("%s: user %s listed twice", ip, k)
+			}
+			seen[k] = true
 			if a.svcs[k] != sa {
 				t.Fatalf("%s: user %s is not the recorded Service", ip, k)
 			}
@@ -48,8 +55,8 @@ func checkInvariants(t testing.TB, a *Allocator) {
 			if sa.req.SharingKey != use.key {
 				t.Fatalf("%s: user %s key %q, ip key %q", ip, k, sa.req.SharingKey, use.key)
 			}
-			for k2, sb := range use.users {
-				if k != k2 && !compatible(&sa.req, &sb.req) {
+			for _, sb := range use.users {
+				if k2 := sb.req.Service; k != k2 && !compatible(&sa.req, &sb.req) {
 					t.Fatalf("%s shared by incompatible %s and %s", ip, k, k2)
 				}
 			}
@@ -66,7 +73,7 @@ func checkInvariants(t testing.TB, a *Allocator) {
 		}
 		var seen [2]bool
 		for _, ip := range sa.ips {
-			if a.ips[ip] == nil || a.ips[ip].users[k] != sa {
+			if a.ips[ip] == nil || a.ips[ip].user(k) != sa {
 				t.Fatalf("%s lists %s, which does not list it", k, ip)
 			}
 			if seen[familyOf(ip)] {
