@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"sync"
 	"time"
@@ -52,16 +53,19 @@ type Recorder struct {
 	opts  Options
 	queue chan *eventsv1.Event
 	m     *metrics
+	seed  maphash.Seed
 
 	mu     sync.Mutex
 	recent map[repeatKey]*list.Element
 	order  *list.List // of *repeatEntry, most recent first
 }
 
+// repeatKey identifies an Event for repeat suppression: the regarding object's UID and a
+// 64-bit hash of the rest (kind, namespace, name, type, reason, note), so an entry costs
+// a few dozen bytes whatever the note's length.
 type repeatKey struct {
-	uid               types.UID
-	kind, ns, name    string
-	typ, reason, note string
+	uid  types.UID
+	hash uint64
 }
 
 type repeatEntry struct {
@@ -88,7 +92,7 @@ func New(opts Options) *Recorder {
 		opts.Instance = opts.Controller + "-" + host
 	}
 	return &Recorder{opts: opts, queue: make(chan *eventsv1.Event, opts.QueueSize), m: newMetrics(opts.Registerer),
-		recent: map[repeatKey]*list.Element{}, order: list.New()}
+		seed: maphash.MakeSeed(), recent: map[repeatKey]*list.Element{}, order: list.New()}
 }
 
 // Eventf queues an Event about regarding (and optionally related), with the note
@@ -150,8 +154,13 @@ func (r *Recorder) build(now time.Time, regarding, related runtime.Object, event
 // repeated reports whether the same Event was queued within RepeatWindow, and remembers
 // this one (the LRU holds at most RepeatCache entries).
 func (r *Recorder) repeated(ev *eventsv1.Event) bool {
-	k := repeatKey{uid: ev.Regarding.UID, kind: ev.Regarding.Kind, ns: ev.Regarding.Namespace, name: ev.Regarding.Name,
-		typ: ev.Type, reason: ev.Reason, note: ev.Note}
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	for _, f := range []string{ev.Regarding.Kind, ev.Regarding.Namespace, ev.Regarding.Name, ev.Type, ev.Reason, ev.Note} {
+		h.WriteString(f)
+		h.WriteByte(0)
+	}
+	k := repeatKey{uid: ev.Regarding.UID, hash: h.Sum64()}
 	now := ev.EventTime.Time
 	r.mu.Lock()
 	defer r.mu.Unlock()
