@@ -24,6 +24,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/internal/events"
+	"github.com/loadstone-lb/loadstone/internal/restwrite"
 	"github.com/loadstone-lb/loadstone/speaker/agent"
 	"github.com/loadstone-lb/loadstone/speaker/layer2"
 	"github.com/loadstone-lb/loadstone/speaker/members"
@@ -97,7 +98,11 @@ func run() error {
 		OnConflict: func(c layer2.Conflict) { ag.OnConflict(c) },
 		YieldsTo:   func(ip netip.Addr, mac net.HardwareAddr) bool { return ag.YieldsTo(ip, mac) },
 	})
-	rec := events.New(events.Options{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Controller: "loadstone-speaker",
+	w, err := restwrite.New(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return err
+	}
+	rec := events.New(events.Options{Writer: w, Scheme: mgr.GetScheme(), Controller: "loadstone-speaker",
 		Instance: "loadstone-speaker-" + *nodeName, Log: logr.FromSlogHandler(slogger.With("subsystem", "events").Handler()),
 		Registerer: reg})
 	if err := mgr.Add(rec); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/loadstone-lb/loadstone/controller/pools"
 	"github.com/loadstone-lb/loadstone/controller/service"
 	"github.com/loadstone-lb/loadstone/internal/events"
+	"github.com/loadstone-lb/loadstone/internal/restwrite"
 )
 
 // EventSource is the reportingController of the controller's Events.
@@ -73,9 +74,15 @@ func Setup(mgr ctrl.Manager, opts Options) (*Controller, error) {
 		opts.Registerer = prometheus.NewRegistry()
 	}
 	log := mgr.GetLogger()
+	// Status patches and Events go through plain REST clients that do not decode the
+	// returned objects (internal/restwrite), on the manager's HTTP client.
+	w, err := restwrite.New(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, err
+	}
 	// Our own bounded Event writer instead of the manager's broadcaster, which keeps every
 	// Event for six minutes (tens of MiB at 10k allocations; internal/events).
-	rec := events.New(events.Options{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Controller: EventSource,
+	rec := events.New(events.Options{Writer: w, Scheme: mgr.GetScheme(), Controller: EventSource,
 		Log: log.WithName("events"), Registerer: opts.Registerer})
 	if err := mgr.Add(rec); err != nil {
 		return nil, fmt.Errorf("event writer: %w", err)
@@ -83,6 +90,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Controller, error) {
 	var pr *pools.Reconciler
 	svc := service.New(service.Options{
 		Client:        mgr.GetClient(),
+		Status:        w,
 		Recorder:      rec,
 		Log:           log.WithName("service"),
 		Metrics:       service.NewMetrics(opts.Registerer),

@@ -46,7 +46,7 @@ import (
 //
 // Runs only with LOADSTONE_BENCH=1 (make bench sets it); sizes come from
 // LOADSTONE_BENCH_SERVICES (default 1000,5000,10000). LOADSTONE_BENCH_CONTROLLER_GOMEMLIMIT
-// sets GOMEMLIMIT for the controller process only; LOADSTONE_BENCH_PPROF=dir saves its CPU
+// sets GOMEMLIMIT for the controller process only; LOADSTONE_BENCH_CONTROLLER_ARGS adds flags; LOADSTONE_BENCH_PPROF=dir saves its CPU
 // and heap profiles.
 func BenchmarkE2EAllocation(b *testing.B) {
 	if os.Getenv("LOADSTONE_BENCH") != "1" {
@@ -365,8 +365,10 @@ func freePort(b *testing.B) int {
 
 func startControllerProcess(b *testing.B, bin, kubeconfig string) (*exec.Cmd, string) {
 	port := freePort(b)
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--leader-elect=false", "--enable-pprof="+strconv.FormatBool(os.Getenv("LOADSTONE_BENCH_PPROF") != ""),
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0")
+	args := []string{"--kubeconfig", kubeconfig, "--leader-elect=false", "--enable-pprof=" + strconv.FormatBool(os.Getenv("LOADSTONE_BENCH_PPROF") != ""),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0"}
+	// LOADSTONE_BENCH_CONTROLLER_ARGS adds flags (split at spaces), e.g. "--workers=4".
+	cmd := exec.Command(bin, append(args, strings.Fields(os.Getenv("LOADSTONE_BENCH_CONTROLLER_ARGS"))...)...)
 	logf, err := os.Create(filepath.Join(b.TempDir(), "controller.log"))
 	if err != nil {
 		b.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -49,10 +48,17 @@ type EventRecorder interface {
 	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
 }
 
+// StatusWriter patches a Service's status subresource (restwrite.Writer, which does not
+// decode the returned Service).
+type StatusWriter interface {
+	PatchServiceStatus(ctx context.Context, namespace, name string, pt types.PatchType, data []byte) error
+}
+
 // Options configure the Reconciler.
 type Options struct {
-	// Client reads from the manager's cache and writes to the API server.
+	// Client reads from the manager's cache; Status writes the allocations.
 	Client   client.Client
+	Status   StatusWriter
 	Recorder EventRecorder
 	Log      logr.Logger
 	Metrics  *Metrics
@@ -395,9 +401,7 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.All
 		return err
 	}
 	old := ingressIPs(svc)
-	// Patch into a fresh object: svc may share memory with the cache (no deep copy).
-	target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
-	if err := r.opts.Client.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, data)); err != nil {
+	if err := r.opts.Status.PatchServiceStatus(ctx, svc.Namespace, svc.Name, types.MergePatchType, data); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile; the delete event releases it
 		}

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/reference"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Defaults of Options.
@@ -30,9 +29,14 @@ const (
 	maxNote = 1024
 )
 
+// Writer creates Events (restwrite.Writer does, without decoding the response).
+type Writer interface {
+	CreateEvent(ctx context.Context, ev *eventsv1.Event) error
+}
+
 // Options configure a Recorder.
 type Options struct {
-	Client client.Client
+	Writer Writer
 	// Scheme resolves the kind of the objects Events are about.
 	Scheme *runtime.Scheme
 	// Controller is the reportingController (for example "loadstone-controller");
@@ -209,7 +213,7 @@ func (r *Recorder) Start(ctx context.Context) error {
 func (r *Recorder) write(ctx context.Context, ev *eventsv1.Event) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := r.opts.Client.Create(ctx, ev); err != nil {
+	if err := r.opts.Writer.CreateEvent(ctx, ev); err != nil {
 		r.m.results.WithLabelValues("error").Inc()
 		r.opts.Log.V(1).Info("writing an Event failed", "reason", ev.Reason, "regarding", ev.Regarding.Name, "err", err.Error())
 		return

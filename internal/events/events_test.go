@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/internal/restwrite"
 	"github.com/loadstone-lb/loadstone/internal/testenv"
 	"github.com/loadstone-lb/loadstone/internal/testwait"
 )
@@ -45,7 +46,11 @@ func TestRecorderAgainstAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := New(Options{Client: env.Client, Scheme: env.Scheme, Controller: "loadstone-test", Instance: "i1", Registerer: prometheus.NewRegistry()})
+	w, err := restwrite.New(env.Config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Writer: w, Scheme: env.Scheme, Controller: "loadstone-test", Instance: "i1", Registerer: prometheus.NewRegistry()})
 	done := make(chan error, 1)
 	go func() { done <- r.Start(ctx) }()
 
@@ -74,9 +79,9 @@ func TestRecorderAgainstAPIServer(t *testing.T) {
 		a.Type != corev1.EventTypeNormal || a.Action != "Allocate" || a.ReportingController != "loadstone-test" || a.ReportingInstance != "i1" {
 		t.Errorf("IPAllocated Event: %+v", a)
 	}
-	w := byReason["InvalidConfiguration"]
-	if w.Regarding.Kind != "IPAddressPool" || w.Regarding.APIVersion != v1beta1.GroupVersion.String() || w.Type != corev1.EventTypeWarning {
-		t.Errorf("InvalidConfiguration Event: %+v", w)
+	warn := byReason["InvalidConfiguration"]
+	if warn.Regarding.Kind != "IPAddressPool" || warn.Regarding.APIVersion != v1beta1.GroupVersion.String() || warn.Type != corev1.EventTypeWarning {
+		t.Errorf("InvalidConfiguration Event: %+v", warn)
 	}
 	cancel()
 	if err := <-done; err != nil {
