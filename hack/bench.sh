@@ -18,6 +18,9 @@ trap 'rm -f "$tmp"' EXIT
   echo "- command: make bench (hack/bench.sh)"
   echo
 } >"$tmp"
+# Raw samples for the pictures (internal/benchdata), fresh for this run.
+export LOADSTONE_BENCH_DATA="$PWD/bench/data"
+rm -rf "$LOADSTONE_BENCH_DATA"
 pkgs=$(go list ./... | while read -r p; do
   d=$(go list -f '{{.Dir}}' "$p")
   grep -lq '^func Benchmark' "$d"/*_test.go 2>/dev/null && echo "$p"
@@ -33,6 +36,16 @@ for p in $pkgs; do
     echo
   } >>"$tmp"
 done
+echo "[bench] drawing the pictures" >&2
+{
+  echo "## Pictures"
+  echo
+  for f in $(go run ./bench/plot -data "$LOADSTONE_BENCH_DATA" -out bench); do
+    echo "![$(basename "$f" .svg)]($(basename "$f"))"
+    echo
+  done
+  echo "Raw samples: bench/data/*.jsonl."
+} >>"$tmp"
 mv "$tmp" "$out"
 trap - EXIT
 echo "[bench] wrote $out" >&2

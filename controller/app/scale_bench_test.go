@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/internal/benchdata"
 	"github.com/loadstone-lb/loadstone/internal/testenv"
 )
 
@@ -85,6 +86,10 @@ func BenchmarkE2EAllocation(b *testing.B) {
 				b.ReportMetric(r.restart.Seconds(), "restart-s")
 				fmt.Printf("B6| %d | %.1f | %.1f | %.2f | %.3f | %.0f | %.0f (%.0f) | %.1f |\n", n, floor.Seconds(), r.elapsed.Seconds(), ratio,
 					r.cpu.Seconds()*1000/float64(n), r.peakRSS/(1<<20), r.poolWrites, r.poolWriteErrors, r.restart.Seconds())
+				if err := benchdata.Append("b6", benchdata.B6{Services: n, FloorSeconds: floor.Seconds(), LoadstoneSecs: r.elapsed.Seconds(),
+					CPUMsPerService: r.cpu.Seconds() * 1000 / float64(n), PeakRSSMiB: r.peakRSS / (1 << 20)}); err != nil {
+					b.Error(err)
+				}
 			}
 		})
 	}

@@ -11,36 +11,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// probeOutcome is one finished probe: when it started and whether it succeeded.
-type probeOutcome struct {
-	start time.Time
-	ok    bool
+// Outcome is one finished probe: when it started and whether it succeeded.
+type Outcome struct {
+	Start time.Time
+	OK    bool
 }
 
 // gapsOf folds outcomes (in any order) into a ProbeResult: sorted by start time, a gap
 // runs from the last success before a failure to the first success after it.
-func gapsOf(outcomes []probeOutcome, end time.Time) ProbeResult {
-	slices.SortFunc(outcomes, func(a, b probeOutcome) int { return a.start.Compare(b.start) })
-	r := ProbeResult{Answers: map[string]int{}}
+func gapsOf(outcomes []Outcome, end time.Time) ProbeResult {
+	slices.SortFunc(outcomes, func(a, b Outcome) int { return a.Start.Compare(b.Start) })
+	r := ProbeResult{Answers: map[string]int{}, Outcomes: outcomes}
 	var last time.Time
 	var gap *Gap
 	for _, o := range outcomes {
 		r.Sent++
-		if o.ok {
+		if o.OK {
 			r.OK++
 			if gap != nil {
-				gap.To = o.start
+				gap.To = o.Start
 				r.Gaps = append(r.Gaps, *gap)
 				gap = nil
 			}
-			last = o.start
+			last = o.Start
 			continue
 		}
 		r.Failed++
 		if gap == nil {
 			from := last
 			if from.IsZero() {
-				from = o.start
+				from = o.Start
 			}
 			gap = &Gap{From: from}
 		}
@@ -74,7 +74,7 @@ func parallelTCPLoop(ctx context.Context, cfg ProbeConfig) (ProbeResult, error) 
 		start time.Time
 	}
 	var fl []inflight
-	var outcomes []probeOutcome
+	var outcomes []Outcome
 	defer func() {
 		for _, f := range fl {
 			unix.Close(f.fd)
@@ -90,12 +90,12 @@ func parallelTCPLoop(ctx context.Context, cfg ProbeConfig) (ProbeResult, error) 
 			}
 			switch err := unix.Connect(fd, sa); {
 			case err == nil:
-				outcomes = append(outcomes, probeOutcome{start: now, ok: true})
+				outcomes = append(outcomes, Outcome{Start: now, OK: true})
 				unix.Close(fd)
 			case errors.Is(err, unix.EINPROGRESS):
 				fl = append(fl, inflight{fd: fd, start: now})
 			default: // refused or unreachable at once
-				outcomes = append(outcomes, probeOutcome{start: now})
+				outcomes = append(outcomes, Outcome{Start: now})
 				unix.Close(fd)
 			}
 			next = next.Add(cfg.Interval)
@@ -118,10 +118,10 @@ func parallelTCPLoop(ctx context.Context, cfg ProbeConfig) (ProbeResult, error) 
 			switch {
 			case pfds[i].Revents != 0:
 				soErr, err := unix.GetsockoptInt(f.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-				outcomes = append(outcomes, probeOutcome{start: f.start, ok: err == nil && soErr == 0})
+				outcomes = append(outcomes, Outcome{Start: f.start, OK: err == nil && soErr == 0})
 				unix.Close(f.fd)
 			case now.Sub(f.start) >= cfg.Timeout:
-				outcomes = append(outcomes, probeOutcome{start: f.start})
+				outcomes = append(outcomes, Outcome{Start: f.start})
 				unix.Close(f.fd)
 			default:
 				kept = append(kept, f)

@@ -12,9 +12,9 @@ func TestGapsOfOrdersByStart(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	// Finished out of order, as parallel probes do: failures are known only at their
 	// timeout, after later successes.
-	r := gapsOf([]probeOutcome{
-		{start: at(0), ok: true}, {start: at(3), ok: true}, {start: at(1)}, {start: at(2)},
-		{start: at(5)}, {start: at(4), ok: true}, {start: at(6)},
+	r := gapsOf([]Outcome{
+		{Start: at(0), OK: true}, {Start: at(3), OK: true}, {Start: at(1)}, {Start: at(2)},
+		{Start: at(5)}, {Start: at(4), OK: true}, {Start: at(6)},
 	}, at(10))
 	if r.Sent != 7 || r.OK != 3 || r.Failed != 4 {
 		t.Errorf("counts %+v", r)

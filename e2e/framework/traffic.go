@@ -176,6 +176,8 @@ type ProbeResult struct {
 	Open bool
 	// Answers counts successful HTTP answers per pod (ProbeHTTP only).
 	Answers map[string]int
+	// Outcomes lists every finished probe in start order (ProbeTCPParallel only).
+	Outcomes []Outcome
 	// Err is set when the loop could not run (ProbeTCPParallel: a bad target, a socket
 	// error); the counts are then empty.
 	Err error

@@ -15,6 +15,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/e2e/framework"
 	"github.com/loadstone-lb/loadstone/e2e/lab"
+	"github.com/loadstone-lb/loadstone/internal/benchdata"
 )
 
 // B1 (shared/BENCHMARKS.md): L2 failover. For each case and run, a client starts a TCP
@@ -105,6 +106,7 @@ func runB1(tb testing.TB) {
 		cases = slices.DeleteFunc(cases, func(c b1Case) bool { return !strings.Contains(only, c.name) })
 	}
 	results := map[string][]b1Sample{}
+	timelines := map[string]*b1Timeline{}
 	for _, c := range cases {
 		for i := 0; i < runs; i++ {
 			elected := x.waitAnnouncer("b1", ip, "")
@@ -132,6 +134,10 @@ func runB1(tb testing.TB) {
 				tb.Fatal(res.Err)
 			}
 			s := b1Sample{gap: res.MaxGap(), handover: handover}
+			if timelines[c.name] == nil {
+				timelines[c.name] = &b1Timeline{}
+			}
+			timelines[c.name].add(t0, res.Outcomes)
 			if handover == 0 {
 				tb.Logf("%s run %d: no handover within 60 s", c.name, i+1)
 			}
@@ -153,6 +159,16 @@ func runB1(tb testing.TB) {
 				s.gap.Round(time.Millisecond), s.handover.Round(time.Millisecond), s.flaps, path)
 		}
 	}
+	for name, samples := range results {
+		rec := benchdata.B1{Case: name, Timeline: timelines[name].points()}
+		for _, x := range samples {
+			rec.GapMs = append(rec.GapMs, float64(x.gap.Microseconds())/1000)
+			rec.HandoverMs = append(rec.HandoverMs, float64(x.handover.Microseconds())/1000)
+		}
+		if err := benchdata.Append("b1", rec); err != nil {
+			tb.Error(err)
+		}
+	}
 	table := b1Table(results, runs)
 	fmt.Println(table)
 	if out := os.Getenv("LOADSTONE_BENCH_OUT"); out != "" {
@@ -160,6 +176,39 @@ func runB1(tb testing.TB) {
 			tb.Errorf("write %s: %v", out, err)
 		}
 	}
+}
+
+// b1Timeline sums probe outcomes of all runs of a case in 10 ms buckets around the
+// failure (from 100 ms before to 1 s after).
+type b1Timeline struct {
+	ok, total [110]int
+}
+
+const b1Bucket = 10 * time.Millisecond
+
+func (tl *b1Timeline) add(t0 time.Time, outcomes []framework.Outcome) {
+	for _, o := range outcomes {
+		i := int((o.Start.Sub(t0) + 100*time.Millisecond) / b1Bucket)
+		if o.Start.Before(t0.Add(-100*time.Millisecond)) || i >= len(tl.total) {
+			continue
+		}
+		tl.total[i]++
+		if o.OK {
+			tl.ok[i]++
+		}
+	}
+}
+
+func (tl *b1Timeline) points() []benchdata.TimelinePoint {
+	var out []benchdata.TimelinePoint
+	for i, n := range tl.total {
+		if n == 0 {
+			continue
+		}
+		ms := float64(time.Duration(i)*b1Bucket-100*time.Millisecond) / float64(time.Millisecond)
+		out = append(out, benchdata.TimelinePoint{Ms: ms, OKFraction: float64(tl.ok[i]) / float64(n), Probes: n})
+	}
+	return out
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
