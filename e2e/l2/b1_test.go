@@ -142,6 +142,7 @@ func runB1(tb testing.TB) {
 				tb.Logf("%s run %d: no handover within 60 s", c.name, i+1)
 			}
 			c.undo(x, elected)
+			undone := time.Now()
 			// Back on the elected node; then count changes of the router entry for 3 s.
 			x.waitRouterMAC(r, ip, oldMAC)
 			last, end := r.mac(), time.Now().Add(3*time.Second)
@@ -155,7 +156,8 @@ func runB1(tb testing.TB) {
 				time.Sleep(2 * time.Millisecond)
 			}
 			results[c.name] = append(results[c.name], s)
-			tb.Logf("%s run %d: gap %v handover %v flaps-after-return %d (router entry after return: %v)", c.name, i+1,
+			tb.Logf("%s run %d (failed %s, undone %s): gap %v handover %v flaps-after-return %d (router entry after return: %v)", c.name, i+1,
+				t0.Format("15:04:05.000"), undone.Format("15:04:05.000"),
 				s.gap.Round(time.Millisecond), s.handover.Round(time.Millisecond), s.flaps, path)
 		}
 	}

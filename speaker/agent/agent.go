@@ -87,6 +87,9 @@ type Config struct {
 	// DeathDebounce delays a sync that would act on a member's death (default 50 ms; see
 	// debounceDeath). Negative disables it.
 	DeathDebounce time.Duration
+	// ReclaimDelay is how long after a peer (re)appears, or another node releases one of
+	// our IPs, this node re-announces what it still owns (default 250 ms; scheduleReclaim).
+	ReclaimDelay time.Duration
 }
 
 // Agent is the layer-2 reconcile loop. It implements manager.Runnable.
@@ -99,8 +102,9 @@ type Agent struct {
 
 	mu      sync.Mutex
 	members Members
-	// released: IPs other nodes' ServiceL2Status objects stopped listing (noteReleased).
-	released map[netip.Addr]bool
+	// released: IPs other nodes' ServiceL2Status objects stopped listing, and by whom
+	// (noteReleased).
+	released map[netip.Addr]string
 
 	// Loop state, owned by the loop goroutine.
 	prevCfg      *model.Config
@@ -112,6 +116,11 @@ type Agent struct {
 	lastPlan     announce.Plan
 	suppressed   map[netip.Addr]suppression
 	lastConflict map[netip.Addr]time.Time
+	// A pending re-announce round (scheduleReclaim).
+	reclaimAt      time.Time
+	reclaimAll     bool
+	reclaimIPs     map[netip.Addr]bool
+	reclaimReasons []string
 	// gcDone remembers (service, node) status objects of dead nodes already deleted, so a
 	// partitioned node that recreates its object is not fought over; cleared when the node
 	// is alive again.
@@ -138,11 +147,14 @@ func New(cfg Config) *Agent {
 	if cfg.HoldDown <= 0 {
 		cfg.HoldDown = 10 * time.Second
 	}
+	if cfg.ReclaimDelay <= 0 {
+		cfg.ReclaimDelay = 250 * time.Millisecond
+	}
 	return &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		trigger: make(chan struct{}, 1), conflicts: make(chan layer2.Conflict, 128),
 		prevWinners: map[netip.Addr]string{}, prevAlive: map[string]bool{}, prevProblems: map[string]bool{},
 		suppressed: map[netip.Addr]suppression{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{},
-		released: map[netip.Addr]bool{}}
+		released: map[netip.Addr]string{}, reclaimIPs: map[netip.Addr]bool{}}
 }
 
 // noteReleased records the IPs another node's ServiceL2Status stopped listing (the object
@@ -163,7 +175,7 @@ func (a *Agent) noteReleased(oldObj, newObj any) {
 		a.mu.Lock()
 		for _, s := range prev.Status.IPs {
 			if ip, err := netip.ParseAddr(s); err == nil && !slices.Contains(still, s) {
-				a.released[ip.Unmap()] = true
+				a.released[ip.Unmap()] = prev.Labels[v1beta1.LabelStatusNode]
 			}
 		}
 		a.mu.Unlock()
@@ -172,11 +184,11 @@ func (a *Agent) noteReleased(oldObj, newObj any) {
 }
 
 // takeReleased returns and clears the IPs noteReleased recorded.
-func (a *Agent) takeReleased() map[netip.Addr]bool {
+func (a *Agent) takeReleased() map[netip.Addr]string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r := a.released
-	a.released = map[netip.Addr]bool{}
+	a.released = map[netip.Addr]string{}
 	return r
 }
 
@@ -351,21 +363,19 @@ func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
 		gained = gained || a.arrivalsSeen
 		a.prevArrivals, a.arrivalsSeen = arrivals, true
 	}
-	var reclaim []netip.Addr
-	for ip := range released {
-		if _, ok := applied.Interfaces[ip]; ok {
-			reclaim = append(reclaim, ip)
+	if gained && len(a.prevAlive) > 0 {
+		a.scheduleReclaim(now, "arrival", nil)
+	}
+	// A release counts only from a node we see alive: it withdrew knowing we are here.
+	// From a node we think dead it is news from the other side of a partition that has
+	// not healed in our membership view yet, and our ownership may be stale too.
+	for ip, node := range released {
+		if _, ok := applied.Interfaces[ip]; ok && snap.Alive[node] {
+			a.scheduleReclaim(now, "released", &ip)
 		}
 	}
-	switch {
-	case gained && len(a.prevAlive) > 0:
-		a.m.reclaims.WithLabelValues("arrival").Inc()
-		a.cfg.Announcer.Reannounce()
-	case len(reclaim) > 0:
-		a.m.reclaims.WithLabelValues("released").Inc()
-		slices.SortFunc(reclaim, func(x, y netip.Addr) int { return x.Compare(y) })
-		a.log.Info("re-announcing IPs another node stopped announcing", "ips", reclaim)
-		a.cfg.Announcer.Reannounce(reclaim...)
+	if d := a.reclaim(now, applied); d > 0 && (next == 0 || d < next) {
+		next = d
 	}
 	a.prevAlive = snap.Alive
 
@@ -793,6 +803,52 @@ func (a *Agent) YieldsTo(ip netip.Addr, theirs net.HardwareAddr) bool {
 		return false
 	}
 	return announce.ResolveConflict(a.cfg.NodeName, macOwner(m.All(), theirs), ip) == announce.Yield
+}
+
+// scheduleReclaim asks for a gratuitous round ReclaimDelay from now, for ip (nil: every
+// owned IP). The round re-announces only what this node still owns then: a heal reaches
+// the nodes' membership views one peer at a time, and a node that re-announced on the
+// first arrival pulled the network to itself just before the next arrival (the rightful
+// owner's) made it yield (B1: the router's entry went elected → stand-in → elected).
+func (a *Agent) scheduleReclaim(now time.Time, reason string, ip *netip.Addr) {
+	if a.reclaimAt.IsZero() {
+		a.reclaimAt = now.Add(a.cfg.ReclaimDelay)
+	}
+	a.reclaimReasons = append(a.reclaimReasons, reason)
+	if ip == nil {
+		a.reclaimAll = true
+	} else {
+		a.reclaimIPs[*ip] = true
+	}
+}
+
+// reclaim runs a due round and returns how long until a pending one is due (0: none).
+func (a *Agent) reclaim(now time.Time, applied layer2.Applied) time.Duration {
+	if a.reclaimAt.IsZero() {
+		return 0
+	}
+	if d := a.reclaimAt.Sub(now); d > 0 {
+		return d
+	}
+	var ips []netip.Addr
+	for ip := range applied.Interfaces {
+		if a.reclaimAll || a.reclaimIPs[ip] {
+			ips = append(ips, ip)
+		}
+	}
+	if len(ips) > 0 {
+		slices.SortFunc(ips, func(x, y netip.Addr) int { return x.Compare(y) })
+		slices.Sort(a.reclaimReasons)
+		reasons := slices.Compact(a.reclaimReasons)
+		for _, r := range reasons {
+			a.m.reclaims.WithLabelValues(r).Inc()
+		}
+		a.log.Info("re-announcing owned IPs", "ips", ips, "reasons", reasons)
+		a.cfg.Announcer.Reannounce(ips...)
+	}
+	a.reclaimAt, a.reclaimAll, a.reclaimReasons = time.Time{}, false, nil
+	clear(a.reclaimIPs)
+	return 0
 }
 
 // suppression is a yielded IP: withdrawn until a time, or until the node it was yielded

@@ -441,13 +441,15 @@ func TestAgentDuplicateOwnerTieBreak(t *testing.T) {
 
 // Another node's published claim on an IP we own goes away (that node yielded): the network
 // may still point at it, so the owner re-announces that IP, even though its membership view
-// never changed (a cut too short for it to see its peers die). A claim on an IP we do not
-// own going away changes nothing.
+// never changed (a cut too short for it to see its peers die). A claim dropped by a node
+// the owner does not see alive (news from across a partition) changes nothing, and so does
+// a claim on an IP we do not own.
 func TestAgentReclaimsIPAnotherNodeReleased(t *testing.T) {
 	f := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ann, _ := f.startAgent(t, ctx, "n4", nil)
+	f.v.set([]string{"n4"}, "n2", "n3") // n4 does not see n1
+	ann, _, a := f.startAgentWith(t, ctx, "n4", nil, 0)
 	f.service(t, "web", "203.0.113.10")
 	waitFor(t, "n4 announces", func() (bool, string) {
 		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
@@ -456,37 +458,57 @@ func TestAgentReclaimsIPAnotherNodeReleased(t *testing.T) {
 	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
 		t.Fatal(err)
 	}
-	// n2's claims: one on our IP, one on an IP nobody here owns.
-	claim := func(name, ip string) *v1beta1.ServiceL2Status {
+	claim := func(node, name, ip string) *v1beta1.ServiceL2Status {
 		st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name,
-			Labels:          map[string]string{v1beta1.LabelStatusNode: "n2", v1beta1.LabelStatusService: "web"},
+			Labels:          map[string]string{v1beta1.LabelStatusNode: node, v1beta1.LabelStatusService: "web"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID}}}}
 		f.create(t, st)
-		st.Status = v1beta1.ServiceL2StatusStatus{Node: "n2", ServiceName: "web", IPs: []string{ip}, Interfaces: []string{"eth0"}}
+		st.Status = v1beta1.ServiceL2StatusStatus{Node: node, ServiceName: "web", IPs: []string{ip}, Interfaces: []string{"eth0"}}
 		if err := f.c.Status().Update(ctx, st); err != nil {
 			t.Fatal(err)
 		}
 		return st
 	}
-	other := claim("web-n2-other", "203.0.113.99")
-	ours := claim("web-n2", "203.0.113.10")
-	waitFor(t, "n2's claims in the status list", func() (bool, string) {
-		st := f.statuses(t)
-		return len(st["web@n2"].IPs) == 1, fmt.Sprintf("%+v", st)
-	})
-	ann.mu.Lock()
-	before := len(ann.calls)
-	ann.mu.Unlock()
-	for _, st := range []*v1beta1.ServiceL2Status{other, ours} {
-		if err := f.c.Delete(ctx, st); err != nil {
-			t.Fatal(err)
-		}
+	// seenByN4 waits until n4's cache holds st with its IPs (gone: until it is gone).
+	seenByN4 := func(st *v1beta1.ServiceL2Status, gone bool) {
+		waitFor(t, "n4's cache has "+st.Name+fmt.Sprintf(" (gone=%v)", gone), func() (bool, string) {
+			var got v1beta1.ServiceL2Status
+			err := a.cfg.Cache.Get(ctx, client.ObjectKeyFromObject(st), &got)
+			if gone {
+				return apierrors.IsNotFound(err), fmt.Sprint(err)
+			}
+			return err == nil && len(got.Status.IPs) > 0, fmt.Sprint(err)
+		})
 	}
-	waitFor(t, "n4 re-announces 203.0.113.10 alone", func() (bool, string) {
+	calls := func() []string {
 		ann.mu.Lock()
 		defer ann.mu.Unlock()
-		calls := ann.calls[before:]
-		return slices.Equal(calls, []string{"[203.0.113.10]"}), fmt.Sprint(calls)
+		return slices.Clone(ann.calls)
+	}
+	other := claim("n2", "web-n2-other", "203.0.113.99")
+	ours := claim("n2", "web-n2", "203.0.113.10")
+	for _, st := range []*v1beta1.ServiceL2Status{other, ours} {
+		seenByN4(st, false)
+	}
+	before := len(calls())
+	// n1's claim: n4 itself deletes it (the status of a node it sees dead, for an IP it
+	// announces), and that release does not count.
+	seenByN4(claim("n1", "web-n1", "203.0.113.10"), true)
+	if err := f.c.Delete(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	seenByN4(other, true)
+	// Nothing is due: a wrong reclaim would come ReclaimDelay (250 ms) after the sync.
+	time.Sleep(750 * time.Millisecond)
+	if c := calls()[before:]; len(c) != 0 {
+		t.Fatalf("re-announced after releases that do not count: %v", c)
+	}
+	if err := f.c.Delete(ctx, ours); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n4 re-announces 203.0.113.10 alone", func() (bool, string) {
+		c := calls()[before:]
+		return slices.Equal(c, []string{"[203.0.113.10]"}), fmt.Sprint(c)
 	})
 	if !slices.Equal(ann.ips(), []string{"203.0.113.10"}) {
 		t.Errorf("n4 announces %v", ann.ips())
