@@ -160,8 +160,9 @@ func New(cfg Config) *Agent {
 // noteReleased records the IPs another node's ServiceL2Status stopped listing (the object
 // was deleted, or updated without them) and triggers a sync. That node has withdrawn them
 // (it applies before it reports), so if we own one, the network may still point at that
-// node: sync re-announces it. This catches what membership alone misses, for example a cut
-// so short that this node never saw its peers die, so no peer "arrives" when it heals.
+// node: sync schedules a re-announce (scheduleReclaim). This catches what membership alone
+// misses, for example a cut so short that this node never saw its peers die, so no peer
+// "arrives" when it heals.
 func (a *Agent) noteReleased(oldObj, newObj any) {
 	if t, ok := oldObj.(toolscache.DeletedFinalStateUnknown); ok {
 		oldObj = t.Obj
