@@ -31,7 +31,7 @@ for p in $pkgs; do
     echo "## $p"
     echo
     echo '```'
-    LOADSTONE_BENCH=1 go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" -timeout 60m "$p" 2>&1 | tee /dev/stderr
+    LOADSTONE_BENCH=1 go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" -timeout 60m "$p" 2>&1 | tee -a /dev/stderr
     echo '```'
     echo
   } >>"$tmp"
@@ -46,6 +46,7 @@ echo "[bench] drawing the pictures" >&2
   done
   echo "Raw samples: bench/data/*.jsonl."
 } >>"$tmp"
+chmod 644 "$tmp"
 mv "$tmp" "$out"
 trap - EXIT
 echo "[bench] wrote $out" >&2
