@@ -116,6 +116,9 @@ type Agent struct {
 	lastPlan     announce.Plan
 	suppressed   map[netip.Addr]suppression
 	lastConflict map[netip.Addr]time.Time
+	// reassert: IPs a duplicate-owner conflict touched, re-announced by the next sync if
+	// this node still announces them (handleConflict).
+	reassert map[netip.Addr]bool
 	// A pending re-announce round (scheduleReclaim).
 	reclaimAt      time.Time
 	reclaimAll     bool
@@ -154,7 +157,7 @@ func New(cfg Config) *Agent {
 		trigger: make(chan struct{}, 1), conflicts: make(chan layer2.Conflict, 128),
 		prevWinners: map[netip.Addr]string{}, prevAlive: map[string]bool{}, prevProblems: map[string]bool{},
 		suppressed: map[netip.Addr]suppression{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{},
-		released: map[netip.Addr]string{}, reclaimIPs: map[netip.Addr]bool{}}
+		released: map[netip.Addr]string{}, reclaimIPs: map[netip.Addr]bool{}, reassert: map[netip.Addr]bool{}}
 }
 
 // noteReleased records the IPs another node's ServiceL2Status stopped listing (the object
@@ -374,6 +377,17 @@ func (a *Agent) sync(ctx context.Context) (time.Duration, error) {
 		if _, ok := applied.Interfaces[ip]; ok && snap.Alive[node] {
 			a.scheduleReclaim(now, "released", &ip)
 		}
+	}
+	// IPs a conflict left with us (handleConflict); a yielded one is not in applied.
+	var reassert []netip.Addr
+	for ip := range a.reassert {
+		if _, ok := applied.Interfaces[ip]; ok {
+			reassert = append(reassert, ip)
+		}
+	}
+	clear(a.reassert)
+	if len(reassert) > 0 {
+		a.cfg.Announcer.Reannounce(reassert...)
 	}
 	if d := a.reclaim(now, applied); d > 0 && (next == 0 || d < next) {
 		next = d
@@ -761,6 +775,12 @@ func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {
 // handleConflict applies the duplicate-owner tie-break (announce.ResolveConflict).
 func (a *Agent) handleConflict(ctx context.Context, c layer2.Conflict) {
 	now := time.Now()
+	// The announcer may have stopped the IP's gratuitous burst already (YieldsTo). If this
+	// node keeps the IP after all (the tie-break's winner is not eligible in our view, or
+	// the decision below is rate-limited), the next sync re-announces it, or the network
+	// could stay on the other node until its neighbour entry goes stale.
+	a.reassert[c.IP] = true
+	a.Trigger()
 	if t, ok := a.lastConflict[c.IP]; ok && now.Sub(t) < time.Second {
 		return // one decision per IP per second; the layer2 metric counts every packet
 	}

@@ -514,3 +514,55 @@ func TestAgentReclaimsIPAnotherNodeReleased(t *testing.T) {
 		t.Errorf("n4 announces %v", ann.ips())
 	}
 }
+
+// A node that yields in the tie-break but keeps the IP after all (the winner by rank is
+// alive but not eligible in its view: here excluded from load balancers) re-announces it:
+// the announcer may have stopped its burst already, and the network must not stay on the
+// other node. A second conflict within the decision rate limit is re-asserted too.
+func TestAgentReassertsIPItKeepsAfterAConflict(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mac4 := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x04}
+	f.v.mu.Lock()
+	f.v.all = map[string]members.Member{"n4": {Name: "n4", Meta: EncodeMACs([]net.HardwareAddr{mac4}), State: members.StateAlive}}
+	f.v.mu.Unlock()
+	var n4 corev1.Node
+	if err := f.c.Get(ctx, client.ObjectKey{Name: "n4"}, &n4); err != nil {
+		t.Fatal(err)
+	}
+	n4.Labels = map[string]string{v1beta1.LabelExcludeFromLB: ""}
+	if err := f.c.Update(ctx, &n4); err != nil {
+		t.Fatal(err)
+	}
+	// n4 ranks first for 203.0.113.10 but is excluded, so n3 is elected.
+	ann, rec, a := f.startAgentWith(t, ctx, "n3", nil, 0)
+	f.service(t, "web", "203.0.113.10")
+	ip := netip.MustParseAddr("203.0.113.10")
+	waitFor(t, "n3 announces", func() (bool, string) { return slices.Equal(ann.ips(), []string{ip.String()}), fmt.Sprint(ann.ips()) })
+	if !a.YieldsTo(ip, mac4) {
+		t.Fatal("YieldsTo: n3 should yield to n4 by rank")
+	}
+	calls := func() []string {
+		ann.mu.Lock()
+		defer ann.mu.Unlock()
+		return slices.Clone(ann.calls)
+	}
+	before := len(calls())
+	for i := range 2 {
+		a.OnConflict(layer2.Conflict{IP: ip, Interface: "eth0", Ours: net.HardwareAddr{2, 0, 0, 0, 0, 3}, Theirs: mac4})
+		waitFor(t, fmt.Sprintf("re-announced after conflict %d", i+1), func() (bool, string) {
+			n := 0
+			for _, c := range calls()[before:] {
+				if c == "[203.0.113.10]" {
+					n++
+				}
+			}
+			return n >= i+1, fmt.Sprint(calls()[before:])
+		})
+	}
+	if !slices.Equal(ann.ips(), []string{ip.String()}) {
+		t.Errorf("n3 dropped the IP: %v", ann.ips())
+	}
+	waitFor(t, "yield event", func() (bool, string) { return rec.find(EventDuplicateOwner, "n3 yields"), rec.all() })
+}
