@@ -125,9 +125,14 @@ type Agent struct {
 	reclaimIPs     map[netip.Addr]bool
 	reclaimReasons []string
 	// gcDone remembers (service, node) status objects of dead nodes already deleted, so a
-	// partitioned node that recreates its object is not fought over; cleared when the node
-	// is alive again.
-	gcDone map[string]bool
+	// partitioned node that recreates its object is not fought over; an entry goes when
+	// its node is alive again.
+	gcDone map[gcKey]bool
+}
+
+type gcKey struct {
+	svc  types.NamespacedName
+	node string
 }
 
 // New returns an Agent.
@@ -156,7 +161,7 @@ func New(cfg Config) *Agent {
 	return &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		trigger: make(chan struct{}, 1), conflicts: make(chan layer2.Conflict, 128),
 		prevWinners: map[netip.Addr]string{}, prevAlive: map[string]bool{}, prevProblems: map[string]bool{},
-		suppressed: map[netip.Addr]suppression{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[string]bool{},
+		suppressed: map[netip.Addr]suppression{}, lastConflict: map[netip.Addr]time.Time{}, gcDone: map[gcKey]bool{},
 		released: map[netip.Addr]string{}, reclaimIPs: map[netip.Addr]bool{}, reassert: map[netip.Addr]bool{}}
 }
 
@@ -668,6 +673,13 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 		return fmt.Errorf("list ServiceL2Status: %w", err)
 	}
 	var errs []error
+	// Forget deletions for nodes that are back, whether or not they have an object now
+	// (the same Service name may be reused later, and its status must be collectable).
+	for k := range a.gcDone {
+		if alive[k.node] {
+			delete(a.gcDone, k)
+		}
+	}
 	mine := map[types.NamespacedName]*v1beta1.ServiceL2Status{}
 	for i := range existing.Items {
 		st := &existing.Items[i]
@@ -685,13 +697,12 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 		// Another node's object: delete it, once, when that node is not alive and every
 		// IP it lists is now announced by us.
 		node := st.Labels[v1beta1.LabelStatusNode]
-		gcKey := k.String() + "@" + node
+		gk := gcKey{svc: k, node: node}
 		if alive[node] {
-			delete(a.gcDone, gcKey)
 			continue
 		}
 		w, ok := wants[k]
-		if !ok || len(w.ips) == 0 || len(st.Status.IPs) == 0 || a.gcDone[gcKey] {
+		if !ok || len(w.ips) == 0 || len(st.Status.IPs) == 0 || a.gcDone[gk] {
 			continue
 		}
 		all := true
@@ -701,7 +712,7 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 			}
 		}
 		if all {
-			a.gcDone[gcKey] = true
+			a.gcDone[gk] = true
 			if err := a.cfg.Client.Delete(ctx, st); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, err)
 			}

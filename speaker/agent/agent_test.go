@@ -566,3 +566,49 @@ func TestAgentReassertsIPItKeepsAfterAConflict(t *testing.T) {
 	}
 	waitFor(t, "yield event", func() (bool, string) { return rec.find(EventDuplicateOwner, "n3 yields"), rec.all() })
 }
+
+// The status of a dead node is collected once per death: after the node came back (even
+// without an object of its own meanwhile) and died again, its new object is collected too.
+func TestAgentCollectsDeadNodesStatusAgainAfterItReturned(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.v.set([]string{"n3"}, "n1", "n2") // n3 does not see n4
+	ann, _ := f.startAgent(t, ctx, "n3", nil)
+	f.service(t, "web", "203.0.113.10")
+	var svc corev1.Service
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	n4Claim := func(name string) *v1beta1.ServiceL2Status {
+		st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name,
+			Labels:          map[string]string{v1beta1.LabelStatusNode: "n4", v1beta1.LabelStatusService: "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID}}}}
+		f.create(t, st)
+		st.Status = v1beta1.ServiceL2StatusStatus{Node: "n4", ServiceName: "web", IPs: []string{"203.0.113.10"}, Interfaces: []string{"eth0"}}
+		if err := f.c.Status().Update(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	gone := func(st *v1beta1.ServiceL2Status) {
+		waitFor(t, st.Name+" collected by n3", func() (bool, string) {
+			err := f.c.Get(ctx, client.ObjectKeyFromObject(st), &v1beta1.ServiceL2Status{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		})
+	}
+	gone(n4Claim("web-n4-a"))
+	// n4 comes back (n3 sees it, and yields the IP to it), without an object of its own.
+	f.v.set([]string{"n3"}, "n1", "n2", "n4")
+	waitFor(t, "n3 yields to n4", func() (bool, string) {
+		_, ok := f.statuses(t)["web@n3"]
+		return !ok && len(ann.ips()) == 0, fmt.Sprintf("%+v %v", f.statuses(t), ann.ips())
+	})
+	// n4 dies again, and an object of n4 for the Service shows up (as one written just
+	// before the death would): it is collected again.
+	f.v.set([]string{"n3"}, "n1", "n2")
+	waitFor(t, "n3 announces again", func() (bool, string) {
+		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
+	})
+	gone(n4Claim("web-n4-b"))
+}
