@@ -680,6 +680,20 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 			delete(a.gcDone, k)
 		}
 	}
+	// IPs that live nodes other than this one publish, per Service: a dead node's status
+	// is collected once every IP it lists is announced again, by this node or another.
+	claimed := map[types.NamespacedName]map[string]bool{}
+	for _, st := range existing.Items {
+		if n := st.Labels[v1beta1.LabelStatusNode]; n != self && alive[n] {
+			k := types.NamespacedName{Namespace: st.Namespace, Name: st.Labels[v1beta1.LabelStatusService]}
+			if claimed[k] == nil {
+				claimed[k] = map[string]bool{}
+			}
+			for _, ip := range st.Status.IPs {
+				claimed[k][ip] = true
+			}
+		}
+	}
 	mine := map[types.NamespacedName]*v1beta1.ServiceL2Status{}
 	for i := range existing.Items {
 		st := &existing.Items[i]
@@ -694,8 +708,9 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 			mine[k] = st
 			continue
 		}
-		// Another node's object: delete it, once, when that node is not alive and every
-		// IP it lists is now announced by us.
+		// Another node's object: delete it, once, when that node is not alive, we announce
+		// one of its IPs, and each of the others is announced by us or by another live
+		// node (a dual-stack Service's two IPs may go to two nodes).
 		node := st.Labels[v1beta1.LabelStatusNode]
 		gk := gcKey{svc: k, node: node}
 		if alive[node] {
@@ -703,19 +718,27 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 		}
 		w, ok := wants[k]
 		if !ok || len(w.ips) == 0 || len(st.Status.IPs) == 0 || a.gcDone[gk] {
+			a.log.Debug("not deleting a dead node's status", "status", st.Namespace+"/"+st.Name, "node", node,
+				"weAnnounce", ok && len(w.ips) > 0, "itsIPs", st.Status.IPs, "deletedBefore", a.gcDone[gk])
 			continue
 		}
 		all := true
 		for _, ip := range st.Status.IPs {
-			if !slices.Contains(w.ips, ip) {
+			if !slices.Contains(w.ips, ip) && !claimed[k][ip] {
 				all = false
 			}
 		}
 		if all {
 			a.gcDone[gk] = true
+			a.log.Info("deleting the status of a dead node whose IPs live nodes announce", "status", st.Namespace+"/"+st.Name,
+				"node", node, "ips", st.Status.IPs)
 			if err := a.cfg.Client.Delete(ctx, st); err != nil && !apierrors.IsNotFound(err) {
+				delete(a.gcDone, gk) // try again next sync
 				errs = append(errs, err)
 			}
+		} else {
+			a.log.Debug("not deleting a dead node's status: it lists IPs no live node announces yet", "status", st.Namespace+"/"+st.Name,
+				"node", node, "ips", st.Status.IPs, "ours", w.ips)
 		}
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(wants), func(x, y types.NamespacedName) int { return strings.Compare(x.String(), y.String()) }) {

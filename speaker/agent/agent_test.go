@@ -612,3 +612,50 @@ func TestAgentCollectsDeadNodesStatusAgainAfterItReturned(t *testing.T) {
 	})
 	gone(n4Claim("web-n4-b"))
 }
+
+// A dead node's status for a dual-stack Service is collected once each of its IPs is
+// announced again, even when the two went to two different nodes.
+func TestAgentCollectsDeadNodesStatusSplitAcrossNodes(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.v.set([]string{"n3"}, "n1", "n2") // n3 does not see n4
+	ann, _, a := f.startAgentWith(t, ctx, "n3", nil, 0)
+	// Only the v4 pool has an L2Advertisement: n3 announces 203.0.113.10, not the IPv6.
+	f.service(t, "web", "203.0.113.10", "2001:db8:100::10")
+	waitFor(t, "n3 announces the IPv4", func() (bool, string) {
+		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
+	})
+	var svc corev1.Service
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(node string, ips ...string) *v1beta1.ServiceL2Status {
+		st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-" + node,
+			Labels:          map[string]string{v1beta1.LabelStatusNode: node, v1beta1.LabelStatusService: "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID}}}}
+		f.create(t, st)
+		st.Status = v1beta1.ServiceL2StatusStatus{Node: node, ServiceName: "web", IPs: ips, Interfaces: []string{"eth0"}}
+		if err := f.c.Status().Update(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	dead := claim("n4", "203.0.113.10", "2001:db8:100::10")
+	waitFor(t, "n3's cache has n4's status", func() (bool, string) {
+		var got v1beta1.ServiceL2Status
+		err := a.cfg.Cache.Get(ctx, client.ObjectKeyFromObject(dead), &got)
+		return err == nil && len(got.Status.IPs) == 2, fmt.Sprint(err)
+	})
+	// Nobody announces the IPv6 yet: n4's status stays (a few syncs' time).
+	time.Sleep(500 * time.Millisecond)
+	if err := f.c.Get(ctx, client.ObjectKeyFromObject(dead), &v1beta1.ServiceL2Status{}); err != nil {
+		t.Fatalf("n4's status went while its IPv6 was announced by nobody: %v", err)
+	}
+	// n2, alive, publishes the IPv6: now both IPs are announced again.
+	claim("n2", "2001:db8:100::10")
+	waitFor(t, "n4's status collected", func() (bool, string) {
+		err := f.c.Get(ctx, client.ObjectKeyFromObject(dead), &v1beta1.ServiceL2Status{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+}
