@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -46,7 +47,7 @@ func run(dataDir, outDir string) ([]string, error) {
 		return nil, err
 	}
 	if len(b1) > 0 {
-		slices.SortFunc(b1, func(a, b benchdata.B1) int { return cmpString(a.Case, b.Case) })
+		slices.SortFunc(b1, func(a, b benchdata.B1) int { return strings.Compare(a.Case, b.Case) })
 		for name, draw := range map[string]func([]benchdata.B1) (*plot.Plot, error){
 			"b1-timeline.svg": b1Timeline, "b1-handover.svg": b1Handover} {
 			p, err := draw(b1)
@@ -73,16 +74,6 @@ func run(dataDir, outDir string) ([]string, error) {
 	}
 	slices.Sort(written)
 	return written, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // readLines decodes one JSON value per line into *out (a slice); a missing file is empty.

@@ -118,6 +118,16 @@ func (v *view) set(observers []string, names ...string) {
 	v.mu.Unlock()
 }
 
+// n4MAC publishes n4's MAC in the member metadata (the tie-break finds a speaker by its
+// MAC) with the given member state, and returns the MAC.
+func (v *view) n4MAC(st members.State) net.HardwareAddr {
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x04}
+	v.mu.Lock()
+	v.all = map[string]members.Member{"n4": {Name: "n4", Meta: EncodeMACs([]net.HardwareAddr{mac}), State: st}}
+	v.mu.Unlock()
+	return mac
+}
+
 var everyone = []string{"n1", "n2", "n3", "n4"}
 
 func (m *viewOf) Alive() map[string]bool {
@@ -263,6 +273,26 @@ func (f *fixture) service(t *testing.T, name string, ips ...string) {
 	})
 }
 
+// claim writes a ServiceL2Status for Service default/web as node would: name, labels,
+// owner reference and status listing ips.
+func (f *fixture) claim(t *testing.T, node, name string, ips ...string) *v1beta1.ServiceL2Status {
+	t.Helper()
+	ctx := context.Background()
+	var svc corev1.Service
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name,
+		Labels:          map[string]string{v1beta1.LabelStatusNode: node, v1beta1.LabelStatusService: "web"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID}}}}
+	f.create(t, st)
+	st.Status = v1beta1.ServiceL2StatusStatus{Node: node, ServiceName: "web", IPs: ips, Interfaces: []string{"eth0"}}
+	if err := f.c.Status().Update(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func (f *fixture) statuses(t *testing.T) map[string]v1beta1.ServiceL2StatusStatus {
 	var l v1beta1.ServiceL2StatusList
 	if err := f.c.List(context.Background(), &l); err != nil {
@@ -398,10 +428,7 @@ func TestAgentDuplicateOwnerTieBreak(t *testing.T) {
 	f := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mac4 := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x04}
-	f.v.mu.Lock()
-	f.v.all = map[string]members.Member{"n4": {Name: "n4", Meta: EncodeMACs([]net.HardwareAddr{mac4}), State: members.StateDead}}
-	f.v.mu.Unlock()
+	mac4 := f.v.n4MAC(members.StateDead)
 	f.v.set([]string{"n3"}, "n1", "n2", "n3") // n3 does not see n4: n3 wins 203.0.113.10
 	ann, rec, a := f.startAgentWith(t, ctx, "n3", nil, 2*time.Second)
 	f.service(t, "web", "203.0.113.10")
@@ -454,21 +481,6 @@ func TestAgentReclaimsIPAnotherNodeReleased(t *testing.T) {
 	waitFor(t, "n4 announces", func() (bool, string) {
 		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
 	})
-	var svc corev1.Service
-	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
-		t.Fatal(err)
-	}
-	claim := func(node, name, ip string) *v1beta1.ServiceL2Status {
-		st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name,
-			Labels:          map[string]string{v1beta1.LabelStatusNode: node, v1beta1.LabelStatusService: "web"},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID}}}}
-		f.create(t, st)
-		st.Status = v1beta1.ServiceL2StatusStatus{Node: node, ServiceName: "web", IPs: []string{ip}, Interfaces: []string{"eth0"}}
-		if err := f.c.Status().Update(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
 	// seenByN4 waits until n4's cache holds st with its IPs (gone: until it is gone).
 	seenByN4 := func(st *v1beta1.ServiceL2Status, gone bool) {
 		waitFor(t, "n4's cache has "+st.Name+fmt.Sprintf(" (gone=%v)", gone), func() (bool, string) {
@@ -485,15 +497,15 @@ func TestAgentReclaimsIPAnotherNodeReleased(t *testing.T) {
 		defer ann.mu.Unlock()
 		return slices.Clone(ann.calls)
 	}
-	other := claim("n2", "web-n2-other", "203.0.113.99")
-	ours := claim("n2", "web-n2", "203.0.113.10")
+	other := f.claim(t, "n2", "web-n2-other", "203.0.113.99")
+	ours := f.claim(t, "n2", "web-n2", "203.0.113.10")
 	for _, st := range []*v1beta1.ServiceL2Status{other, ours} {
 		seenByN4(st, false)
 	}
 	before := len(calls())
 	// n1's claim: n4 itself deletes it (the status of a node it sees dead, for an IP it
 	// announces), and that release does not count.
-	seenByN4(claim("n1", "web-n1", "203.0.113.10"), true)
+	seenByN4(f.claim(t, "n1", "web-n1", "203.0.113.10"), true)
 	if err := f.c.Delete(ctx, other); err != nil {
 		t.Fatal(err)
 	}
@@ -523,10 +535,7 @@ func TestAgentReassertsIPItKeepsAfterAConflict(t *testing.T) {
 	f := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mac4 := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x04}
-	f.v.mu.Lock()
-	f.v.all = map[string]members.Member{"n4": {Name: "n4", Meta: EncodeMACs([]net.HardwareAddr{mac4}), State: members.StateAlive}}
-	f.v.mu.Unlock()
+	mac4 := f.v.n4MAC(members.StateAlive)
 	var n4 corev1.Node
 	if err := f.c.Get(ctx, client.ObjectKey{Name: "n4"}, &n4); err != nil {
 		t.Fatal(err)
@@ -576,28 +585,13 @@ func TestAgentCollectsDeadNodesStatusAgainAfterItReturned(t *testing.T) {
 	f.v.set([]string{"n3"}, "n1", "n2") // n3 does not see n4
 	ann, _ := f.startAgent(t, ctx, "n3", nil)
 	f.service(t, "web", "203.0.113.10")
-	var svc corev1.Service
-	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
-		t.Fatal(err)
-	}
-	n4Claim := func(name string) *v1beta1.ServiceL2Status {
-		st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name,
-			Labels:          map[string]string{v1beta1.LabelStatusNode: "n4", v1beta1.LabelStatusService: "web"},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID}}}}
-		f.create(t, st)
-		st.Status = v1beta1.ServiceL2StatusStatus{Node: "n4", ServiceName: "web", IPs: []string{"203.0.113.10"}, Interfaces: []string{"eth0"}}
-		if err := f.c.Status().Update(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
 	gone := func(st *v1beta1.ServiceL2Status) {
 		waitFor(t, st.Name+" collected by n3", func() (bool, string) {
 			err := f.c.Get(ctx, client.ObjectKeyFromObject(st), &v1beta1.ServiceL2Status{})
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
 		})
 	}
-	gone(n4Claim("web-n4-a"))
+	gone(f.claim(t, "n4", "web-n4-a", "203.0.113.10"))
 	// n4 comes back (n3 sees it, and yields the IP to it), without an object of its own.
 	f.v.set([]string{"n3"}, "n1", "n2", "n4")
 	waitFor(t, "n3 yields to n4", func() (bool, string) {
@@ -610,7 +604,7 @@ func TestAgentCollectsDeadNodesStatusAgainAfterItReturned(t *testing.T) {
 	waitFor(t, "n3 announces again", func() (bool, string) {
 		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
 	})
-	gone(n4Claim("web-n4-b"))
+	gone(f.claim(t, "n4", "web-n4-b", "203.0.113.10"))
 }
 
 // A dead node's status for a dual-stack Service is collected once each of its IPs is
@@ -626,22 +620,7 @@ func TestAgentCollectsDeadNodesStatusSplitAcrossNodes(t *testing.T) {
 	waitFor(t, "n3 announces the IPv4", func() (bool, string) {
 		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
 	})
-	var svc corev1.Service
-	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
-		t.Fatal(err)
-	}
-	claim := func(node string, ips ...string) *v1beta1.ServiceL2Status {
-		st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-" + node,
-			Labels:          map[string]string{v1beta1.LabelStatusNode: node, v1beta1.LabelStatusService: "web"},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID}}}}
-		f.create(t, st)
-		st.Status = v1beta1.ServiceL2StatusStatus{Node: node, ServiceName: "web", IPs: ips, Interfaces: []string{"eth0"}}
-		if err := f.c.Status().Update(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
-	dead := claim("n4", "203.0.113.10", "2001:db8:100::10")
+	dead := f.claim(t, "n4", "web-n4", "203.0.113.10", "2001:db8:100::10")
 	waitFor(t, "n3's cache has n4's status", func() (bool, string) {
 		var got v1beta1.ServiceL2Status
 		err := a.cfg.Cache.Get(ctx, client.ObjectKeyFromObject(dead), &got)
@@ -653,7 +632,7 @@ func TestAgentCollectsDeadNodesStatusSplitAcrossNodes(t *testing.T) {
 		t.Fatalf("n4's status went while its IPv6 was announced by nobody: %v", err)
 	}
 	// n2, alive, publishes the IPv6: now both IPs are announced again.
-	claim("n2", "2001:db8:100::10")
+	f.claim(t, "n2", "web-n2", "2001:db8:100::10")
 	waitFor(t, "n4's status collected", func() (bool, string) {
 		err := f.c.Get(ctx, client.ObjectKeyFromObject(dead), &v1beta1.ServiceL2Status{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
