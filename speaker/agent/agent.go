@@ -769,6 +769,11 @@ func (a *Agent) status(ctx context.Context, plan announce.Plan, applied layer2.A
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID}},
 			}}
 			if err := a.cfg.Client.Create(ctx, st); err != nil && !apierrors.IsAlreadyExists(err) {
+				if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+					// The Service goes with its namespace; nothing to report, no retry.
+					a.log.Debug("not creating a status in a terminating namespace", "service", k.String())
+					continue
+				}
 				errs = append(errs, fmt.Errorf("create status of %s: %w", k, err))
 				continue
 			} else if apierrors.IsAlreadyExists(err) {

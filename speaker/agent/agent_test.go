@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -637,4 +639,51 @@ func TestAgentCollectsDeadNodesStatusSplitAcrossNodes(t *testing.T) {
 		err := f.c.Get(ctx, client.ObjectKeyFromObject(dead), &v1beta1.ServiceL2Status{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
+}
+
+// A Service in a terminating namespace gets no status object (the API refuses new objects
+// there) and does not make the sync fail; the other Services' statuses are written.
+func TestAgentSkipsStatusInTerminatingNamespace(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gone"}}
+	f.create(t, ns)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "gone", Name: "old"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}
+	f.create(t, svc)
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.10"}}
+	if err := f.c.Status().Update(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	f.create(t, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "gone", Name: "old-1", Labels: map[string]string{discoveryv1.LabelServiceName: "old"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"198.18.1.5"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	})
+	// Without kube-controller-manager the namespace stays Terminating.
+	if err := f.c.Delete(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "namespace terminating", func() (bool, string) {
+		var got corev1.Namespace
+		err := f.c.Get(ctx, client.ObjectKey{Name: "gone"}, &got)
+		return err == nil && got.Status.Phase == corev1.NamespaceTerminating, fmt.Sprint(got.Status.Phase, err)
+	})
+	ann, _, a := f.startAgentWith(t, ctx, "n4", nil, 0)
+	f.service(t, "web", "203.0.113.10")
+	waitFor(t, "status of web", func() (bool, string) {
+		_, ok := f.statuses(t)["web@n4"]
+		return ok && slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprintf("%+v", f.statuses(t))
+	})
+	var m dto.Metric
+	if err := a.m.syncs.WithLabelValues("error").(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetHistogram().GetSampleCount(); n != 0 {
+		t.Errorf("%d syncs failed", n)
+	}
+	if _, ok := f.statuses(t)["old@n4"]; ok {
+		t.Error("a status was written in the terminating namespace")
+	}
 }
