@@ -91,17 +91,8 @@ func (r *Reconciler) snapshot(ctx context.Context) (model.Snapshot, []configObje
 		}
 		for _, o := range items {
 			objs = append(objs, configObject{k.kind, o})
-			switch o := o.(type) {
-			case *v1beta1.L2Advertisement:
-				s.L2Advertisements = append(s.L2Advertisements, *o)
-			case *v1beta1.BGPPeer:
-				s.BGPPeers = append(s.BGPPeers, *o)
-			case *v1beta1.BGPAdvertisement:
-				s.BGPAdvertisements = append(s.BGPAdvertisements, *o)
-			case *v1beta1.Community:
-				s.Communities = append(s.Communities, *o)
-			case *v1beta1.BFDProfile:
-				s.BFDProfiles = append(s.BFDProfiles, *o)
+			if err := s.Add(o); err != nil {
+				return s, nil, err
 			}
 		}
 	}
