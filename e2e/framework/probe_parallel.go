@@ -17,8 +17,9 @@ type Outcome struct {
 	OK    bool
 }
 
-// gapsOf folds outcomes (in any order) into a ProbeResult: sorted by start time, a gap
-// runs from the last success before a failure to the first success after it.
+// gapsOf folds outcomes (in any order) into a ProbeResult, for both probe loops: sorted by
+// start time, a gap runs from the last success before a failure to the first success
+// after it (or to end, and the result is Open).
 func gapsOf(outcomes []Outcome, end time.Time) ProbeResult {
 	slices.SortFunc(outcomes, func(a, b Outcome) int { return a.Start.Compare(b.Start) })
 	r := ProbeResult{Answers: map[string]int{}, Outcomes: outcomes}

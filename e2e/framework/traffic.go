@@ -176,7 +176,7 @@ type ProbeResult struct {
 	Open bool
 	// Answers counts successful HTTP answers per pod (ProbeHTTP only).
 	Answers map[string]int
-	// Outcomes lists every finished probe in start order (ProbeTCPParallel only).
+	// Outcomes lists every finished probe in start order.
 	Outcomes []Outcome
 	// Err is set when the loop could not run (ProbeTCPParallel: a bad target, a socket
 	// error); the counts are then empty.
@@ -331,42 +331,18 @@ func probeLoop(ctx context.Context, cfg ProbeConfig) ProbeResult {
 			}
 		}
 	}
-	var last time.Time // last success
-	var gap *Gap
+	var outcomes []Outcome
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			if gap != nil {
-				gap.To = time.Now()
-				r.Gaps = append(r.Gaps, *gap)
-				r.Open = true
-			}
-			return r
+			res := gapsOf(outcomes, time.Now())
+			res.Answers = r.Answers
+			return res
 		case <-tick.C:
 		}
 		start := time.Now()
-		ok := one()
-		r.Sent++
-		if ok {
-			r.OK++
-			if gap != nil {
-				gap.To = start
-				r.Gaps = append(r.Gaps, *gap)
-				gap = nil
-			}
-			last = start
-		} else {
-			r.Failed++
-			if gap == nil {
-				from := last
-				if from.IsZero() {
-					from = start
-				}
-				gap = &Gap{From: from}
-			}
-			gap.Failed++
-		}
+		outcomes = append(outcomes, Outcome{Start: start, OK: one()})
 	}
 }
