@@ -215,7 +215,6 @@ func TestUnrelatedChangesDoNotMove(t *testing.T) {
 		"endpoints move between nodes": func(in *Input) {
 			in.Services = []Service{{Key: svcA, HasReadyEndpoint: true, ReadyNodes: map[string]bool{"n2": true}}}
 		},
-		"another service's IP ignored": func(in *Input) {},
 	}
 	if !Less("n4", "n5", ip10) {
 		t.Fatal("test premise: n4 must rank before n5 for ip10")
