@@ -13,9 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
+	"k8s.io/utils/clock"
 )
 
 // Defaults of Config.
@@ -44,6 +47,9 @@ type Config struct {
 	// RouteInterface returns the interface holding the route to an IP, used when an IP
 	// names no interface. Default: a netlink route lookup in the caller's namespace.
 	RouteInterface func(netip.Addr) (string, error)
+	// Clock drives every time-dependent behaviour of the Announcer (the gratuitous
+	// bursts); tests inject a fake one. Default: clock.RealClock{}.
+	Clock clock.Clock
 }
 
 // Conflict reports a duplicate owner seen on the wire.
@@ -99,7 +105,7 @@ type Announcer struct {
 
 // dialer opens the sockets of one interface; tests replace it.
 type dialer interface {
-	arp(ifi *net.Interface) (frameConn, error)
+	arp(ifi *net.Interface) (arpConn, error)
 	ndpRx(ifi *net.Interface) (frameConn, error)
 	ndpTx(ifi *net.Interface) (ndpConn, error)
 	lookup(name string) (*net.Interface, error)
@@ -107,7 +113,7 @@ type dialer interface {
 
 type kernelDialer struct{}
 
-func (kernelDialer) arp(ifi *net.Interface) (frameConn, error)   { return dialARP(ifi) }
+func (kernelDialer) arp(ifi *net.Interface) (arpConn, error)     { return dialARP(ifi) }
 func (kernelDialer) ndpRx(ifi *net.Interface) (frameConn, error) { return dialNDPFrames(ifi) }
 func (kernelDialer) ndpTx(ifi *net.Interface) (ndpConn, error)   { return dialNDP(ifi) }
 func (kernelDialer) lookup(name string) (*net.Interface, error)  { return net.InterfaceByName(name) }
@@ -131,6 +137,9 @@ func newAnnouncer(cfg Config, d dialer) *Announcer {
 	}
 	if cfg.OnConflict == nil {
 		cfg.OnConflict = func(Conflict) {}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
 	return &Announcer{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), dial: d,
 		ifaces: map[string]*responder{}, applied: map[netip.Addr]bool{}}
@@ -291,8 +300,11 @@ func (a *Announcer) open(name string) (*responder, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &responder{a: a, ifi: ifi, mac: append(net.HardwareAddr(nil), ifi.HardwareAddr...),
-		ctx: ctx, cancel: cancel, bursts: map[netip.Addr]context.CancelFunc{}, groups: map[netip.Addr]bool{}}
+		ctx: ctx, cancel: cancel, bursts: map[netip.Addr]*burstState{}, kick: make(chan struct{}, 1),
+		groups: map[netip.Addr]bool{}}
 	r.owned.Store(&map[netip.Addr]bool{})
+	r.wg.Add(1)
+	go r.burstLoop()
 	return r, nil
 }
 
@@ -312,15 +324,25 @@ type responder struct {
 	broken atomic.Bool
 
 	// The fields below are guarded by Announcer.mu.
-	arp    frameConn
+	arp    arpConn
 	ndpRx  frameConn
 	ndpTx  ndpConn
 	groups map[netip.Addr]bool // solicited-node groups joined
 
-	// bursts has its own lock: the reader goroutines stop bursts (stopBurst), and
-	// Announcer.mu is held while they are waited for.
+	// bursts are the running gratuitous bursts, sent by burstLoop. They have their own
+	// lock: the reader goroutines stop bursts (stopBurst), and Announcer.mu is held while
+	// they are waited for. burstLoop sends while holding burstMu, so once stopBurst
+	// returns, no message of that burst goes out any more.
 	burstMu sync.Mutex
-	bursts  map[netip.Addr]context.CancelFunc
+	bursts  map[netip.Addr]*burstState
+	// kick wakes burstLoop when a burst starts.
+	kick chan struct{}
+}
+
+// burstState is what is left of the gratuitous burst of one IP.
+type burstState struct {
+	left int       // messages still to send
+	next time.Time // when the next one is due
 }
 
 func (r *responder) owns(ip netip.Addr) bool { return (*r.owned.Load())[ip] }
@@ -350,7 +372,7 @@ func (r *responder) ensureSockets(ips map[netip.Addr]bool) []error {
 		} else {
 			r.arp = c
 			r.wg.Add(1)
-			go r.readLoop(c, false)
+			go r.readARP(c)
 		}
 	}
 	if v6 && r.ndpTx == nil {
@@ -363,7 +385,7 @@ func (r *responder) ensureSockets(ips map[netip.Addr]bool) []error {
 		} else {
 			r.ndpTx, r.ndpRx = tx, rx
 			r.wg.Add(1)
-			go r.readLoop(rx, true)
+			go r.readNDP(rx)
 		}
 	}
 	return errs
@@ -442,44 +464,91 @@ func (r *responder) reannounce(ips []netip.Addr) {
 	}
 }
 
-// stopBurst cancels the gratuitous burst of ip, if one runs.
+// stopBurst ends the gratuitous burst of ip, if one runs. No message of it is sent after
+// stopBurst returns.
 func (r *responder) stopBurst(ip netip.Addr) {
 	r.burstMu.Lock()
 	defer r.burstMu.Unlock()
-	if c := r.bursts[ip]; c != nil {
-		c()
-		delete(r.bursts, ip)
+	delete(r.bursts, ip)
+}
+
+// burst (re)starts the gratuitous burst of ip: Config.GratuitousCount messages, the first
+// at once, then one every Config.GratuitousInterval on Config.Clock.
+func (r *responder) burst(ip netip.Addr) {
+	r.burstMu.Lock()
+	r.bursts[ip] = &burstState{left: r.a.cfg.GratuitousCount, next: r.a.cfg.Clock.Now()}
+	r.burstMu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
 	}
 }
 
-// burst (re)starts the gratuitous burst of ip.
-func (r *responder) burst(ip netip.Addr) {
-	r.burstMu.Lock()
-	defer r.burstMu.Unlock()
-	if c := r.bursts[ip]; c != nil {
-		c()
-	}
-	ctx, cancel := context.WithCancel(r.ctx)
-	r.bursts[ip] = cancel
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		t := time.NewTicker(r.a.cfg.GratuitousInterval)
-		defer t.Stop()
-		for i := 0; i < r.a.cfg.GratuitousCount; i++ {
-			if i > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-			if ctx.Err() != nil || !r.owns(ip) {
-				return
-			}
-			r.sendGratuitous(ip)
+// burstLoop sends the gratuitous messages of every burst of the responder when they are
+// due. In each round it sends everything due at the clock's present time, in IP order,
+// from one goroutine: messages leave in a known order (tests use a later message as
+// proof that an earlier one was not sent), and a burst never outlives stopBurst.
+func (r *responder) burstLoop() {
+	defer r.wg.Done()
+	clk := r.a.cfg.Clock
+	// timer fires at timerAt, the next due message when it was set. A round that changes
+	// nothing (a redundant kick) keeps it, so the next round is never rescheduled from a
+	// stale reading of the clock.
+	var timer clock.Timer
+	var timerAt time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
 		}
 	}()
+	for {
+		r.burstMu.Lock()
+		now := clk.Now()
+		var due []netip.Addr
+		var wake time.Time
+		for ip, b := range r.bursts {
+			if !b.next.After(now) {
+				due = append(due, ip)
+				b.left--
+				b.next = now.Add(r.a.cfg.GratuitousInterval)
+			}
+			if b.left <= 0 {
+				delete(r.bursts, ip)
+			} else if wake.IsZero() || b.next.Before(wake) {
+				wake = b.next
+			}
+		}
+		// The timer for the next round is set before this round's messages leave, so
+		// whoever sees them (a test stepping a fake clock) finds the next round already
+		// scheduled.
+		if !wake.Equal(timerAt) {
+			if timer != nil {
+				timer.Stop()
+			}
+			timer, timerAt = nil, time.Time{}
+			if !wake.IsZero() {
+				timer, timerAt = clk.NewTimer(wake.Sub(now)), wake
+			}
+		}
+		slices.SortFunc(due, netip.Addr.Compare)
+		for _, ip := range due {
+			if r.owns(ip) {
+				r.sendGratuitous(ip)
+			}
+		}
+		r.burstMu.Unlock()
+		var tick <-chan time.Time
+		if timer != nil {
+			tick = timer.C()
+		}
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.kick:
+		case <-tick:
+			timer, timerAt = nil, time.Time{}
+		}
+	}
 }
 
 func (r *responder) sendGratuitous(ip netip.Addr) {
@@ -490,9 +559,9 @@ func (r *responder) sendGratuitous(ip netip.Addr) {
 			err = r.ndpTx.WriteRaw(b, allNodes)
 		}
 	} else {
-		var b []byte
-		if b, err = GratuitousARP(r.mac, ip); err == nil {
-			err = r.arp.WriteFrame(b)
+		var p *arp.Packet
+		if p, err = GratuitousARP(r.mac, ip); err == nil {
+			err = r.arp.WriteTo(p, ethernet.Broadcast)
 		}
 	}
 	if err != nil {
@@ -505,49 +574,78 @@ func (r *responder) sendGratuitous(ip netip.Addr) {
 	r.a.m.gratuitous.WithLabelValues(family(ip.Is6())).Inc()
 }
 
-func (r *responder) readLoop(c frameConn, v6 bool) {
+// readARP answers ARP on c until it fails or the responder closes.
+func (r *responder) readARP(c arpConn) {
 	defer r.wg.Done()
-	buf := make([]byte, 65536)
-	fam := family(v6)
 	for {
-		n, err := c.ReadFrame(buf)
+		p, eth, err := c.Read()
 		if err != nil {
-			if r.ctx.Err() == nil {
-				r.broken.Store(true)
-				r.a.m.errors.WithLabelValues("read").Inc()
-				r.a.log.Error("reading failed; responder stopped until the next apply", "iface", r.ifi.Name, "family", fam, "err", err)
+			if !isSocketError(err) {
+				continue // a malformed frame
 			}
+			r.readFailed(false, err)
 			return
 		}
-		var d Decision
-		if v6 {
-			d = HandleNDPFrame(buf[:n], r.mac, r.owns)
-		} else {
-			d = HandleARP(buf[:n], r.mac, r.owns)
+		d := HandleARP(p, eth, r.mac, r.owns)
+		if d.Verdict == Reply {
+			r.a.m.requests.WithLabelValues(family(false), "true").Inc()
+			r.replied(d, c.WriteTo(d.ARP, d.ReplyTo))
+			continue
 		}
-		switch d.Verdict {
-		case NotOwned:
-			r.a.m.requests.WithLabelValues(fam, "false").Inc()
-		case Reply:
-			r.a.m.requests.WithLabelValues(fam, "true").Inc()
-			if v6 {
-				err = r.ndpTx.WriteRaw(d.Reply, d.ReplyDst)
-			} else {
-				err = c.WriteFrame(d.Reply)
-			}
-			if err != nil {
-				r.a.m.errors.WithLabelValues("reply").Inc()
-				r.a.log.Warn("reply failed", "ip", d.IP, "iface", r.ifi.Name, "err", err)
-			} else {
-				r.a.m.replies.WithLabelValues(fam).Inc()
-			}
-		case Duplicate:
-			r.a.m.conflicts.WithLabelValues(fam).Inc()
-			if y := r.a.cfg.YieldsTo; y != nil && y(d.IP, d.Other) {
-				r.stopBurst(d.IP)
-			}
-			r.a.cfg.OnConflict(Conflict{IP: d.IP, Interface: r.ifi.Name, Ours: r.mac, Theirs: d.Other})
+		r.decided(d, false)
+	}
+}
+
+// readNDP answers Neighbor Solicitations received on c until it fails or the responder
+// closes.
+func (r *responder) readNDP(c frameConn) {
+	defer r.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			r.readFailed(true, err)
+			return
 		}
+		d := HandleNDPFrame(buf[:n], r.mac, r.owns)
+		if d.Verdict == Reply {
+			r.a.m.requests.WithLabelValues(family(true), "true").Inc()
+			r.replied(d, r.ndpTx.WriteRaw(d.Reply, d.ReplyDst))
+			continue
+		}
+		r.decided(d, true)
+	}
+}
+
+func (r *responder) readFailed(v6 bool, err error) {
+	if r.ctx.Err() != nil {
+		return // closed
+	}
+	r.broken.Store(true)
+	r.a.m.errors.WithLabelValues("read").Inc()
+	r.a.log.Error("reading failed; responder stopped until the next apply", "iface", r.ifi.Name, "family", family(v6), "err", err)
+}
+
+func (r *responder) replied(d Decision, err error) {
+	if err != nil {
+		r.a.m.errors.WithLabelValues("reply").Inc()
+		r.a.log.Warn("reply failed", "ip", d.IP, "iface", r.ifi.Name, "err", err)
+		return
+	}
+	r.a.m.replies.WithLabelValues(family(d.IP.Is6())).Inc()
+}
+
+// decided acts on every verdict but Reply.
+func (r *responder) decided(d Decision, v6 bool) {
+	switch d.Verdict {
+	case NotOwned:
+		r.a.m.requests.WithLabelValues(family(v6), "false").Inc()
+	case Duplicate:
+		r.a.m.conflicts.WithLabelValues(family(v6)).Inc()
+		if y := r.a.cfg.YieldsTo; y != nil && y(d.IP, d.Other) {
+			r.stopBurst(d.IP)
+		}
+		r.a.cfg.OnConflict(Conflict{IP: d.IP, Interface: r.ifi.Name, Ours: r.mac, Theirs: d.Other})
 	}
 }
 

@@ -1,22 +1,34 @@
 package layer2
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 )
 
-// frameConn sends and receives whole Ethernet frames on one interface. The real one is an
-// AF_PACKET socket; tests inject others.
+// arpConn reads and writes ARP packets on one interface. The real one is
+// github.com/mdlayher/arp's Client over a github.com/mdlayher/packet socket bound to the
+// interface and EtherType 0x0806.
+type arpConn interface {
+	// Read returns the next ARP packet and its Ethernet frame. Errors that are not
+	// *net.OpError are malformed frames: the caller skips them and reads on.
+	Read() (*arp.Packet, *ethernet.Frame, error)
+	WriteTo(p *arp.Packet, dst net.HardwareAddr) error
+	Close() error
+}
+
+// frameConn receives whole Ethernet frames on one interface (the NDP receive path). The
+// real one is a *packet.Conn with a classic BPF filter.
 type frameConn interface {
-	ReadFrame(b []byte) (int, error)
-	WriteFrame(b []byte) error
+	ReadFrom(b []byte) (int, net.Addr, error)
 	Close() error
 }
 
@@ -30,19 +42,102 @@ type ndpConn interface {
 	Close() error
 }
 
-// packetConn is an AF_PACKET/SOCK_RAW socket bound to one interface and the ARP EtherType,
-// wrapped in an *os.File so reads block in the runtime poller and Close unblocks them.
-type packetConn struct {
-	f *os.File
+var (
+	_ arpConn   = (*arp.Client)(nil)
+	_ arpConn   = (*packetARP)(nil)
+	_ frameConn = (*packet.Conn)(nil)
+)
+
+// dialARP opens the ARP socket on ifi in the caller's network namespace: an arp.Client
+// (arp.New over a packet socket, which is what arp.Dial does).
+//
+// arp.New refuses an interface without an IPv4 address (it keeps one as the sender of
+// Client.Request, which the responder never calls). Such an interface (a bridge port, a
+// link that carries only LB IPs) is still served: the same packet socket is then wrapped
+// by packetARP, which reads and writes with the same codecs (arp.Packet, ethernet.Frame).
+func dialARP(ifi *net.Interface) (arpConn, error) {
+	pc, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), nil)
+	if err != nil {
+		return nil, fmt.Errorf("ARP socket on %s: %w", ifi.Name, err)
+	}
+	v4, err := hasIPv4(ifi)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("addresses of %s: %w", ifi.Name, err)
+	}
+	if !v4 {
+		return &packetARP{pc: pc}, nil
+	}
+	c, err := arp.New(ifi, pc)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("ARP client on %s: %w", ifi.Name, err)
+	}
+	return c, nil
 }
 
-var _ frameConn = (*packetConn)(nil)
+func hasIPv4(ifi *net.Interface) (bool, error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false, err
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+// packetARP is arp.Client's Read and WriteTo for an interface arp.New refuses (see
+// dialARP).
+type packetARP struct {
+	pc *packet.Conn
+}
 
-// dialARP opens the ARP socket on ifi in the caller's network namespace.
-func dialARP(ifi *net.Interface) (*packetConn, error) {
-	return dialPacket(ifi, etherTypeARP, nil)
+func (c *packetARP) Read() (*arp.Packet, *ethernet.Frame, error) {
+	buf := make([]byte, 128)
+	for {
+		n, _, err := c.pc.ReadFrom(buf)
+		if err != nil {
+			return nil, nil, err
+		}
+		f := new(ethernet.Frame)
+		if err := f.UnmarshalBinary(buf[:n]); err != nil {
+			return nil, nil, err
+		}
+		if f.EtherType != ethernet.EtherTypeARP {
+			continue
+		}
+		p := new(arp.Packet)
+		if err := p.UnmarshalBinary(f.Payload); err != nil {
+			return nil, nil, err
+		}
+		return p, f, nil
+	}
+}
+
+func (c *packetARP) WriteTo(p *arp.Packet, dst net.HardwareAddr) error {
+	pb, err := p.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	fb, err := (&ethernet.Frame{Destination: dst, Source: p.SenderHardwareAddr,
+		EtherType: ethernet.EtherTypeARP, Payload: pb}).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_, err = c.pc.WriteTo(fb, &packet.Addr{HardwareAddr: dst})
+	return err
+}
+
+func (c *packetARP) Close() error { return c.pc.Close() }
+
+// isSocketError tells a failing socket (every error of a packet socket is a *net.OpError)
+// from a malformed frame that arp.Client.Read reports as an error.
+func isSocketError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, net.ErrClosed)
 }
 
 // dialNDPFrames opens a packet socket on ifi that receives only IPv6 frames carrying
@@ -50,10 +145,10 @@ func dialARP(ifi *net.Interface) (*packetConn, error) {
 // headers, which NDP never has). A packet socket sees NDP for any destination, so a
 // unicast NUD probe to an LB IP, which the IP stack would drop because the IP is not
 // local, is still answered.
-func dialNDPFrames(ifi *net.Interface) (*packetConn, error) {
+func dialNDPFrames(ifi *net.Interface) (*packet.Conn, error) {
 	prog, err := bpf.Assemble([]bpf.Instruction{
 		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeIPv6, SkipTrue: 5},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(ethernet.EtherTypeIPv6), SkipTrue: 5},
 		bpf.LoadAbsolute{Off: 20, Size: 1}, // next header
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 58, SkipTrue: 3},
 		bpf.LoadAbsolute{Off: 54, Size: 1}, // ICMPv6 type
@@ -65,42 +160,14 @@ func dialNDPFrames(ifi *net.Interface) (*packetConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dialPacket(ifi, etherTypeIPv6, prog)
-}
-
-func dialPacket(ifi *net.Interface, proto uint16, filter []bpf.RawInstruction) (*packetConn, error) {
-	// Protocol 0 receives nothing until bind, so no frame of another interface or type
-	// slips in before the filter and the binding are in place.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	// packet.Listen opens the socket with protocol 0 (it receives nothing) and attaches
+	// the filter before bind, so no unfiltered frame slips in.
+	c, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeIPv6), &packet.Config{Filter: prog})
 	if err != nil {
-		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
+		return nil, fmt.Errorf("NDP packet socket on %s: %w", ifi.Name, err)
 	}
-	if filter != nil {
-		f := make([]unix.SockFilter, len(filter))
-		for i, r := range filter {
-			f[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
-		}
-		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
-			&unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}); err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("packet filter on %s: %w", ifi.Name, err)
-		}
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifi.Index}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("bind packet socket to %s: %w", ifi.Name, err)
-	}
-	return &packetConn{f: os.NewFile(uintptr(fd), "packet:"+ifi.Name)}, nil
+	return c, nil
 }
-
-func (c *packetConn) ReadFrame(b []byte) (int, error) { return c.f.Read(b) }
-
-func (c *packetConn) WriteFrame(b []byte) error {
-	_, err := c.f.Write(b)
-	return err
-}
-
-func (c *packetConn) Close() error { return c.f.Close() }
 
 // ndpSocket adapts *ndp.Conn to ndpConn.
 type ndpSocket struct {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 )
 
@@ -31,10 +33,13 @@ type Decision struct {
 	Verdict Verdict
 	// IP is the address the packet asked about or claimed.
 	IP netip.Addr
-	// Reply is the frame (ARP) or ICMPv6 message body (NDP) to send, for Verdict Reply.
-	Reply []byte
-	// ReplyTo is the link-layer destination (ARP) of the reply.
+	// ARP is the ARP reply to send to ReplyTo, for Verdict Reply to an ARP request.
+	ARP *arp.Packet
+	// ReplyTo is the Ethernet destination of the ARP reply: the source of the request.
 	ReplyTo net.HardwareAddr
+	// Reply is the ICMPv6 message body to send to ReplyDst, for Verdict Reply to a
+	// Neighbor Solicitation.
+	Reply []byte
 	// ReplyDst is the IPv6 destination (NDP) of the reply.
 	ReplyDst netip.Addr
 	// Request: the packet was a request (ARP request or Neighbor Solicitation).
@@ -43,28 +48,33 @@ type Decision struct {
 	Other net.HardwareAddr
 }
 
-// HandleARP decides what to do with one Ethernet frame carrying ARP, received on an
-// interface whose address is self. It is pure and safe on any input.
+// HandleARP decides what to do with one ARP packet p carried in the Ethernet frame eth,
+// received on an interface whose address is self (p and eth are what arp.Client.Read
+// returns). It is pure and safe on any input.
 //
-// A request for an owned IP is answered with a unicast reply to its sender. Any ARP packet
-// whose sender IP is an owned IP but whose sender hardware address is not ours (a
-// gratuitous ARP, a reply, or a request from the other owner) is a Duplicate; a conflict
-// takes precedence over answering.
-func HandleARP(frame []byte, self net.HardwareAddr, owned Owned) Decision {
-	_, src, et, payload, ok := parseEthernet(frame)
-	if !ok || et != etherTypeARP || bytes.Equal(src, self) {
-		return Decision{} // not ARP, or our own transmission seen by the packet socket
+// Only the Ethernet/IPv4 form (RFC 826: hardware type 1, protocol 0x0800, lengths 6 and
+// 4) is handled. A request for an owned IP is answered with a unicast reply to the
+// Ethernet source of the request. Any ARP packet whose sender IP is an owned IP but whose
+// sender hardware address is not ours (a gratuitous ARP, a reply, or a request from the
+// other owner) is a Duplicate; a conflict takes precedence over answering.
+func HandleARP(p *arp.Packet, eth *ethernet.Frame, self net.HardwareAddr, owned Owned) Decision {
+	if p == nil || eth == nil || eth.EtherType != ethernet.EtherTypeARP || eth.VLAN != nil || len(eth.Source) != 6 {
+		return Decision{} // not ARP, or tagged for a VLAN the interface does not carry untagged
 	}
-	p, err := parseARP(payload)
-	if err != nil || bytes.Equal(p.SenderMAC, self) {
+	if bytes.Equal(eth.Source, self) {
+		return Decision{} // our own transmission, seen by the packet socket
+	}
+	if p.HardwareType != 1 || p.ProtocolType != uint16(ethernet.EtherTypeIPv4) ||
+		p.HardwareAddrLength != 6 || p.IPLength != 4 || len(p.SenderHardwareAddr) != 6 ||
+		!p.SenderIP.Is4() || !p.TargetIP.Is4() || bytes.Equal(p.SenderHardwareAddr, self) {
 		return Decision{}
 	}
-	request := p.Op == arpRequest
-	if p.Op != arpRequest && p.Op != arpReply {
+	request := p.Operation == arp.OperationRequest
+	if !request && p.Operation != arp.OperationReply {
 		return Decision{}
 	}
 	if !p.SenderIP.IsUnspecified() && owned(p.SenderIP) {
-		return Decision{Verdict: Duplicate, IP: p.SenderIP, Request: request, Other: p.SenderMAC}
+		return Decision{Verdict: Duplicate, IP: p.SenderIP, Request: request, Other: cloneMAC(p.SenderHardwareAddr)}
 	}
 	if !request {
 		return Decision{}
@@ -74,26 +84,22 @@ func HandleARP(frame []byte, self net.HardwareAddr, owned Owned) Decision {
 	}
 	// Reply to the requester, at the Ethernet source it came from. An RFC 5227 probe has
 	// sender IP 0.0.0.0: answering it defends the address, as the RFC expects of the owner.
-	reply := arpPacket{Op: arpReply, SenderMAC: self, SenderIP: p.TargetIP, TargetMAC: p.SenderMAC, TargetIP: p.SenderIP}
-	pb, err := reply.marshal()
-	if err != nil || len(self) != 6 {
+	reply, err := arp.NewPacket(arp.OperationReply, cloneMAC(self), p.TargetIP, cloneMAC(p.SenderHardwareAddr), p.SenderIP)
+	if err != nil {
 		return Decision{}
 	}
-	dst := cloneMAC(src)
-	return Decision{Verdict: Reply, IP: p.TargetIP, Request: true,
-		Reply: ethernetFrame(dst, self, etherTypeARP, pb), ReplyTo: dst}
+	return Decision{Verdict: Reply, IP: p.TargetIP, Request: true, ARP: reply, ReplyTo: cloneMAC(eth.Source)}
 }
 
-// GratuitousARP returns a gratuitous ARP frame in the request form (operation 1, sender IP
-// = target IP, broadcast), which Linux uses to update an existing neighbour entry even
-// within its locktime (see docs/speaker.md).
-func GratuitousARP(self net.HardwareAddr, ip netip.Addr) ([]byte, error) {
-	p := arpPacket{Op: arpRequest, SenderMAC: self, SenderIP: ip, TargetMAC: broadcastMAC, TargetIP: ip}
-	pb, err := p.marshal()
-	if err != nil {
-		return nil, err
+// GratuitousARP returns a gratuitous ARP in the request form (operation 1, sender IP =
+// target IP, target hardware address broadcast), to be sent to the Ethernet broadcast
+// address. Linux updates an existing neighbour entry from it even within its locktime,
+// which it would not from a reply with a broadcast target (see docs/speaker.md).
+func GratuitousARP(self net.HardwareAddr, ip netip.Addr) (*arp.Packet, error) {
+	if len(self) != 6 {
+		return nil, arp.ErrInvalidHardwareAddr
 	}
-	return ethernetFrame(broadcastMAC, self, etherTypeARP, pb), nil
+	return arp.NewPacket(arp.OperationRequest, cloneMAC(self), ip, cloneMAC(ethernet.Broadcast), ip)
 }
 
 // allNodes is ff02::1, the destination of unsolicited advertisements.
@@ -172,10 +178,12 @@ func cloneMAC(m net.HardwareAddr) net.HardwareAddr { return append(net.HardwareA
 // interface whose address is self: it checks the IPv6 header (ICMPv6 without extension
 // headers, hop limit 255 as RFC 4861 requires) and hands the ICMPv6 body to HandleNDP.
 func HandleNDPFrame(frame []byte, self net.HardwareAddr, owned Owned) Decision {
-	_, src, et, payload, ok := parseEthernet(frame)
-	if !ok || et != etherTypeIPv6 || bytes.Equal(src, self) {
+	var f ethernet.Frame
+	if err := f.UnmarshalBinary(frame); err != nil || f.EtherType != ethernet.EtherTypeIPv6 ||
+		f.VLAN != nil || bytes.Equal(f.Source, self) {
 		return Decision{}
 	}
+	payload := f.Payload
 	const ipv6HeaderLen = 40
 	if len(payload) < ipv6HeaderLen || payload[0]>>4 != 6 || payload[6] != 58 || payload[7] != 255 {
 		return Decision{}

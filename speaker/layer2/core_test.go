@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 )
 
@@ -24,24 +26,84 @@ var (
 
 func owns(ip netip.Addr) bool { return ip == ownedV4 || ip == ownedV6 }
 
+// arpPacket is an Ethernet/IPv4 ARP packet for the tests to build frames from.
+type arpPacket struct {
+	Op        arp.Operation
+	SenderMAC net.HardwareAddr
+	SenderIP  netip.Addr
+	TargetMAC net.HardwareAddr
+	TargetIP  netip.Addr
+}
+
+func (p arpPacket) packet() *arp.Packet {
+	return &arp.Packet{HardwareType: 1, ProtocolType: uint16(ethernet.EtherTypeIPv4), HardwareAddrLength: 6, IPLength: 4,
+		Operation: p.Op, SenderHardwareAddr: p.SenderMAC, SenderIP: p.SenderIP, TargetHardwareAddr: p.TargetMAC, TargetIP: p.TargetIP}
+}
+
+func ethernetFrame(dst, src net.HardwareAddr, et ethernet.EtherType, payload []byte) []byte {
+	b, err := (&ethernet.Frame{Destination: dst, Source: src, EtherType: et, Payload: payload}).MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func arpFrameBytes(t testing.TB, ethSrc, ethDst net.HardwareAddr, p arpPacket) []byte {
 	t.Helper()
-	b, err := p.marshal()
+	b, err := p.packet().MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ethernetFrame(ethDst, ethSrc, etherTypeARP, b)
+	return ethernetFrame(ethDst, ethSrc, ethernet.EtherTypeARP, b)
+}
+
+// parseARPFrame parses a frame the way arp.Client.Read does: Ethernet, skip other
+// EtherTypes, then ARP. ok is false when Read would not return the frame.
+func parseARPFrame(b []byte) (*arp.Packet, *ethernet.Frame, bool) {
+	f := new(ethernet.Frame)
+	if err := f.UnmarshalBinary(b); err != nil || f.EtherType != ethernet.EtherTypeARP {
+		return nil, nil, false
+	}
+	p := new(arp.Packet)
+	if err := p.UnmarshalBinary(f.Payload); err != nil {
+		return nil, nil, false
+	}
+	return p, f, true
+}
+
+// handleARPFrame is what the responder does with a received frame: arp.Client.Read, then
+// HandleARP. A frame Read drops never reaches the core (Ignore).
+func handleARPFrame(b []byte) Decision {
+	p, f, ok := parseARPFrame(b)
+	if !ok {
+		return Decision{}
+	}
+	return HandleARP(p, f, selfMAC, owns)
+}
+
+// garpFrame is the frame the responder sends for GratuitousARP.
+func garpFrame(t testing.TB, self net.HardwareAddr, ip netip.Addr) []byte {
+	t.Helper()
+	p, err := GratuitousARP(self, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ethernetFrame(ethernet.Broadcast, self, ethernet.EtherTypeARP, b)
 }
 
 func TestHandleARP(t *testing.T) {
 	req := func(from net.HardwareAddr, sender, target netip.Addr) []byte {
-		return arpFrameBytes(t, from, broadcastMAC, arpPacket{Op: arpRequest, SenderMAC: from, SenderIP: sender,
+		return arpFrameBytes(t, from, ethernet.Broadcast, arpPacket{Op: arp.OperationRequest, SenderMAC: from, SenderIP: sender,
 			TargetMAC: net.HardwareAddr{0, 0, 0, 0, 0, 0}, TargetIP: target})
 	}
-	wantReply := arpFrameBytes(t, selfMAC, peerMAC, arpPacket{Op: arpReply, SenderMAC: selfMAC, SenderIP: ownedV4,
-		TargetMAC: peerMAC, TargetIP: peerV4})
-	garpPeer, _ := GratuitousARP(peerMAC, ownedV4)
-	garpSelf, _ := GratuitousARP(selfMAC, ownedV4)
+	wantReply := arpPacket{Op: arp.OperationReply, SenderMAC: selfMAC, SenderIP: ownedV4,
+		TargetMAC: peerMAC, TargetIP: peerV4}.packet()
+	garpPeer := garpFrame(t, peerMAC, ownedV4)
+	garpSelf := garpFrame(t, selfMAC, ownedV4)
 	tests := []struct {
 		name  string
 		frame []byte
@@ -49,7 +111,7 @@ func TestHandleARP(t *testing.T) {
 	}{{
 		name:  "request for owned IP is answered, unicast",
 		frame: req(peerMAC, peerV4, ownedV4),
-		want:  Decision{Verdict: Reply, IP: ownedV4, Request: true, Reply: wantReply, ReplyTo: peerMAC},
+		want:  Decision{Verdict: Reply, IP: ownedV4, Request: true, ARP: wantReply, ReplyTo: peerMAC},
 	}, {
 		name:  "request for other IP is not answered",
 		frame: req(peerMAC, peerV4, otherV4),
@@ -58,15 +120,15 @@ func TestHandleARP(t *testing.T) {
 		name:  "probe (sender 0.0.0.0) for owned IP is answered",
 		frame: req(peerMAC, netip.IPv4Unspecified(), ownedV4),
 		want: Decision{Verdict: Reply, IP: ownedV4, Request: true, ReplyTo: peerMAC,
-			Reply: arpFrameBytes(t, selfMAC, peerMAC, arpPacket{Op: arpReply, SenderMAC: selfMAC, SenderIP: ownedV4,
-				TargetMAC: peerMAC, TargetIP: netip.IPv4Unspecified()})},
+			ARP: arpPacket{Op: arp.OperationReply, SenderMAC: selfMAC, SenderIP: ownedV4,
+				TargetMAC: peerMAC, TargetIP: netip.IPv4Unspecified()}.packet()},
 	}, {
 		name:  "gratuitous ARP from another MAC for owned IP is a duplicate",
 		frame: garpPeer,
 		want:  Decision{Verdict: Duplicate, IP: ownedV4, Request: true, Other: peerMAC},
 	}, {
 		name: "reply from another MAC for owned IP is a duplicate",
-		frame: arpFrameBytes(t, thirdMAC, peerMAC, arpPacket{Op: arpReply, SenderMAC: thirdMAC, SenderIP: ownedV4,
+		frame: arpFrameBytes(t, thirdMAC, peerMAC, arpPacket{Op: arp.OperationReply, SenderMAC: thirdMAC, SenderIP: ownedV4,
 			TargetMAC: peerMAC, TargetIP: peerV4}),
 		want: Decision{Verdict: Duplicate, IP: ownedV4, Other: thirdMAC},
 	}, {
@@ -74,18 +136,18 @@ func TestHandleARP(t *testing.T) {
 		frame: garpSelf,
 	}, {
 		name:  "our own frame is ignored even if the ARP sender differs",
-		frame: arpFrameBytes(t, selfMAC, broadcastMAC, arpPacket{Op: arpRequest, SenderMAC: peerMAC, SenderIP: peerV4, TargetMAC: broadcastMAC, TargetIP: ownedV4}),
+		frame: arpFrameBytes(t, selfMAC, ethernet.Broadcast, arpPacket{Op: arp.OperationRequest, SenderMAC: peerMAC, SenderIP: peerV4, TargetMAC: ethernet.Broadcast, TargetIP: ownedV4}),
 	}, {
 		name: "reply for an unowned IP is ignored",
-		frame: arpFrameBytes(t, thirdMAC, peerMAC, arpPacket{Op: arpReply, SenderMAC: thirdMAC, SenderIP: otherV4,
+		frame: arpFrameBytes(t, thirdMAC, peerMAC, arpPacket{Op: arp.OperationReply, SenderMAC: thirdMAC, SenderIP: otherV4,
 			TargetMAC: peerMAC, TargetIP: peerV4}),
 	}, {
 		name: "unknown operation is ignored",
-		frame: arpFrameBytes(t, peerMAC, broadcastMAC, arpPacket{Op: 3, SenderMAC: peerMAC, SenderIP: peerV4,
-			TargetMAC: broadcastMAC, TargetIP: ownedV4}),
+		frame: arpFrameBytes(t, peerMAC, ethernet.Broadcast, arpPacket{Op: 3, SenderMAC: peerMAC, SenderIP: peerV4,
+			TargetMAC: ethernet.Broadcast, TargetIP: ownedV4}),
 	}, {
 		name:  "not ARP",
-		frame: ethernetFrame(broadcastMAC, peerMAC, etherTypeIPv4, make([]byte, 28)),
+		frame: ethernetFrame(ethernet.Broadcast, peerMAC, ethernet.EtherTypeIPv4, make([]byte, 28)),
 	}, {
 		name:  "truncated",
 		frame: req(peerMAC, peerV4, ownedV4)[:30],
@@ -97,13 +159,26 @@ func TestHandleARP(t *testing.T) {
 			return b
 		}(),
 	}, {
+		name: "IPv6 addresses in ARP are ignored",
+		frame: func() []byte {
+			b := req(peerMAC, peerV4, ownedV4)
+			b[19] = 16 // protocol address length: arp.Packet parses 16-byte addresses
+			return append(b, make([]byte, 40)...)
+		}(),
+	}, {
+		name: "VLAN-tagged request is ignored",
+		frame: func() []byte {
+			b := req(peerMAC, peerV4, ownedV4)
+			return append(append(append([]byte(nil), b[:12]...), 0x81, 0x00, 0x00, 0x07), b[12:]...)
+		}(),
+	}, {
 		name:  "padding after the packet is allowed",
 		frame: append(req(peerMAC, peerV4, ownedV4), make([]byte, 18)...),
-		want:  Decision{Verdict: Reply, IP: ownedV4, Request: true, Reply: wantReply, ReplyTo: peerMAC},
+		want:  Decision{Verdict: Reply, IP: ownedV4, Request: true, ARP: wantReply, ReplyTo: peerMAC},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := HandleARP(tc.frame, selfMAC, owns)
+			got := handleARPFrame(tc.frame)
 			if d := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 				t.Errorf("HandleARP mismatch (-want +got):\n%s", d)
 			}
@@ -112,20 +187,14 @@ func TestHandleARP(t *testing.T) {
 }
 
 func TestGratuitousARPForm(t *testing.T) {
-	b, err := GratuitousARP(selfMAC, ownedV4)
+	p, err := GratuitousARP(selfMAC, ownedV4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst, src, et, payload, ok := parseEthernet(b)
-	if !ok || dst.String() != broadcastMAC.String() || src.String() != selfMAC.String() || et != etherTypeARP {
-		t.Fatalf("bad Ethernet header: %v %v %x", dst, src, et)
-	}
-	p, err := parseARP(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Op != arpRequest || p.SenderIP != ownedV4 || p.TargetIP != ownedV4 || p.SenderMAC.String() != selfMAC.String() {
-		t.Fatalf("not the request form with sender IP = target IP: %+v", p)
+	want := arpPacket{Op: arp.OperationRequest, SenderMAC: selfMAC, SenderIP: ownedV4,
+		TargetMAC: ethernet.Broadcast, TargetIP: ownedV4}.packet()
+	if d := cmp.Diff(want, p, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+		t.Fatalf("not the request form with sender IP = target IP, broadcast target (-want +got):\n%s", d)
 	}
 	if _, err := GratuitousARP(selfMAC, ownedV6); err == nil {
 		t.Fatal("gratuitous ARP for an IPv6 address did not fail")
@@ -212,7 +281,7 @@ func ipv6Frame(srcMAC net.HardwareAddr, src, dst netip.Addr, hop byte, body []by
 	s, d := src.As16(), dst.As16()
 	copy(h[8:24], s[:])
 	copy(h[24:40], d[:])
-	return ethernetFrame(net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 0x10}, srcMAC, etherTypeIPv6, append(h, body...))
+	return ethernetFrame(net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 0x10}, srcMAC, ethernet.EtherTypeIPv6, append(h, body...))
 }
 
 func TestHandleNDPFrame(t *testing.T) {
@@ -240,11 +309,11 @@ func TestHandleNDPFrame(t *testing.T) {
 func checkDecision(t *testing.T, d Decision, self net.HardwareAddr) {
 	switch d.Verdict {
 	case Ignore:
-		if d.Reply != nil || d.Other != nil {
+		if d.Reply != nil || d.ARP != nil || d.Other != nil {
 			t.Fatalf("Ignore with data: %+v", d)
 		}
 	case Reply:
-		if len(d.Reply) == 0 || !owns(d.IP) {
+		if (d.ARP == nil) == (d.Reply == nil) || !owns(d.IP) {
 			t.Fatalf("Reply for unowned IP or without bytes: %+v", d)
 		}
 	case Duplicate:
@@ -252,7 +321,7 @@ func checkDecision(t *testing.T, d Decision, self net.HardwareAddr) {
 			t.Fatalf("Duplicate for unowned IP or with our own MAC: %+v", d)
 		}
 	case NotOwned:
-		if owns(d.IP) || d.Reply != nil {
+		if owns(d.IP) || d.Reply != nil || d.ARP != nil {
 			t.Fatalf("NotOwned for an owned IP or with a reply: %+v", d)
 		}
 	default:
@@ -260,22 +329,32 @@ func checkDecision(t *testing.T, d Decision, self net.HardwareAddr) {
 	}
 }
 
+// FuzzHandleARP feeds frames through the responder's path: arp.Client.Read's parsing,
+// then HandleARP.
 func FuzzHandleARP(f *testing.F) {
-	req, _ := (arpPacket{Op: arpRequest, SenderMAC: peerMAC, SenderIP: peerV4, TargetMAC: broadcastMAC, TargetIP: ownedV4}).marshal()
-	f.Add(ethernetFrame(broadcastMAC, peerMAC, etherTypeARP, req))
-	g, _ := GratuitousARP(peerMAC, ownedV4)
-	f.Add(g)
+	f.Add(arpFrameBytes(f, peerMAC, ethernet.Broadcast, arpPacket{Op: arp.OperationRequest, SenderMAC: peerMAC, SenderIP: peerV4,
+		TargetMAC: ethernet.Broadcast, TargetIP: ownedV4}))
+	f.Add(arpFrameBytes(f, peerMAC, ethernet.Broadcast, arpPacket{Op: arp.OperationRequest, SenderMAC: peerMAC,
+		SenderIP: netip.IPv4Unspecified(), TargetMAC: make(net.HardwareAddr, 6), TargetIP: ownedV4}))
+	f.Add(garpFrame(f, peerMAC, ownedV4))
 	f.Add([]byte{})
 	f.Add(make([]byte, 14))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d := HandleARP(b, selfMAC, owns)
+		d := handleARPFrame(b)
 		checkDecision(t, d, selfMAC)
 		if d.Verdict == Reply {
-			// A reply must itself parse as an ARP reply from us for the IP.
-			_, src, et, payload, ok := parseEthernet(d.Reply)
-			p, err := parseARP(payload)
-			if !ok || err != nil || et != etherTypeARP || src.String() != selfMAC.String() || p.Op != arpReply || p.SenderIP != d.IP {
-				t.Fatalf("bad reply %x", d.Reply)
+			// A reply must itself be an ARP reply from us for the IP, to a 6-byte address,
+			// and survive the wire (marshal, then parse as a receiver would).
+			_, f, _ := parseARPFrame(b)
+			pb, err := d.ARP.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p arp.Packet
+			if err := p.UnmarshalBinary(pb); err != nil || p.Operation != arp.OperationReply || p.SenderIP != d.IP ||
+				p.SenderHardwareAddr.String() != selfMAC.String() || len(p.TargetHardwareAddr) != 6 ||
+				d.ReplyTo.String() != f.Source.String() {
+				t.Fatalf("bad reply %+v to %v: %v", p, d.ReplyTo, err)
 			}
 		}
 	})

@@ -8,18 +8,22 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/loadstone-lb/loadstone/internal/nsthread"
 	"github.com/loadstone-lb/loadstone/internal/testwait"
 )
 
@@ -42,6 +46,9 @@ func run(t *testing.T, args ...string) {
 
 func newPair(t *testing.T) *pair {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("kernel test: creates network namespaces; skipped with -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("kernel test: needs root to create network namespaces")
 	}
@@ -101,20 +108,26 @@ func newPair(t *testing.T) *pair {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.peerNS.Close() })
-	p.inNS(t, p.nodeNS, func() {
+	if err := nsthread.Do(p.nodeNS, func() error {
 		ifi, err := net.InterfaceByName(p.nodeIf)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		p.nodeMAC, p.nodeIdx = ifi.HardwareAddr, ifi.Index
-	})
-	p.inNS(t, p.peerNS, func() {
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nsthread.Do(p.peerNS, func() error {
 		ifi, err := net.InterfaceByName(p.peerIf)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		p.peerMAC, p.peerIndex = ifi.HardwareAddr, ifi.Index
-	})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// Wait for the link-local address to be usable (the NDP socket binds to it).
 	p.waitFor(t, "node link-local address", func() (bool, string) {
 		h, err := netlink.NewHandleAt(p.nodeNS)
@@ -132,31 +145,6 @@ func newPair(t *testing.T) *pair {
 		return false, fmt.Sprint(addrs)
 	})
 	return p
-}
-
-// inNS runs f on a thread switched into ns.
-func (p *pair) inNS(t *testing.T, ns netns.NsHandle, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: the runtime discards it when the goroutine ends.
-			t.Errorf("restoring netns: %v", err)
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	f()
 }
 
 // waitFor polls cond until it holds; the deadline only bounds a failing test.
@@ -191,33 +179,144 @@ func (p *pair) neigh(t *testing.T, ip netip.Addr) (netlink.Neigh, bool) {
 // sendFromPeer sends one UDP datagram from the peer to ip, which makes the peer's kernel
 // resolve ip on the link.
 func (p *pair) sendFromPeer(t *testing.T, ip netip.Addr) {
-	p.inNS(t, p.peerNS, func() {
+	t.Helper()
+	if err := nsthread.Do(p.peerNS, func() error {
 		c, err := net.Dial("udp", netip.AddrPortFrom(ip, 9).String())
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
+		defer c.Close()
 		// The datagram only makes the kernel resolve ip; the callers check the outcome (the
 		// neighbour entry, the responder's counters), so a failed send is logged, not fatal.
 		if _, err := c.Write([]byte("x")); err != nil {
 			t.Logf("send to %s from the peer: %v", ip, err)
 		}
-		c.Close()
-	})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
+// newClock is the fake clock of an announcer under test, at an arbitrary fixed start.
+func newClock() *clocktesting.FakeClock {
+	return clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+}
+
+// announcer returns an Announcer with the default burst on a fake clock that nobody
+// steps: every IP gets exactly the first message of its burst, sent at once.
 func (p *pair) announcer(t *testing.T, reg prometheus.Registerer, onConflict func(Conflict)) *Announcer {
-	a := New(Config{Registerer: reg, GratuitousInterval: 100 * time.Millisecond, OnConflict: onConflict})
+	a := New(Config{Registerer: reg, OnConflict: onConflict, Clock: newClock()})
 	t.Cleanup(a.Close)
 	return a
 }
 
 func (p *pair) apply(t *testing.T, a *Announcer, want Desired) Applied {
+	t.Helper()
 	var res Applied
-	p.inNS(t, p.nodeNS, func() { res = a.Apply(want) })
+	if err := nsthread.Do(p.nodeNS, func() error { res = a.Apply(want); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	for _, err := range res.Errors {
 		t.Errorf("Apply: %v", err)
 	}
 	return res
+}
+
+// claimFromPeer sends a gratuitous ARP for ip from the peer's own MAC, as a second owner
+// would.
+func (p *pair) claimFromPeer(t *testing.T, ip netip.Addr) {
+	t.Helper()
+	if err := nsthread.Do(p.peerNS, func() error {
+		ifi, err := net.InterfaceByName(p.peerIf)
+		if err != nil {
+			return err
+		}
+		c, err := arp.Dial(ifi)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		g, err := GratuitousARP(ifi.HardwareAddr, ip)
+		if err != nil {
+			return err
+		}
+		return c.WriteTo(g, ethernet.Broadcast)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// garps receives, on the peer, the gratuitous ARPs the node sends, in the order they
+// arrive.
+type garps struct {
+	ch chan netip.Addr
+}
+
+// listenGARP opens an ARP socket on the peer before anything is sent. Every ARP request
+// from the node's MAC with sender IP = target IP is delivered, by IP, and must have the
+// gratuitous form's broadcast target MAC and Ethernet destination.
+func (p *pair) listenGARP(t *testing.T) *garps {
+	t.Helper()
+	var c *arp.Client
+	if err := nsthread.Do(p.peerNS, func() error {
+		ifi, err := net.InterfaceByName(p.peerIf)
+		if err != nil {
+			return err
+		}
+		c, err = arp.Dial(ifi)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g := &garps{ch: make(chan netip.Addr, 64)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			pkt, eth, err := c.Read()
+			if err != nil {
+				if isSocketError(err) {
+					return // closed by the cleanup
+				}
+				continue
+			}
+			if eth.Source.String() != p.nodeMAC.String() || pkt.Operation != arp.OperationRequest || pkt.SenderIP != pkt.TargetIP {
+				continue // the peer's own frames, replies to its requests, the node kernel's requests
+			}
+			if pkt.SenderHardwareAddr.String() != p.nodeMAC.String() ||
+				pkt.TargetHardwareAddr.String() != ethernet.Broadcast.String() ||
+				eth.Destination.String() != ethernet.Broadcast.String() {
+				t.Errorf("unexpected ARP from the node: %+v in %+v", pkt, eth)
+				continue
+			}
+			g.ch <- pkt.SenderIP
+		}
+	}()
+	t.Cleanup(func() {
+		c.Close()
+		<-done
+	})
+	return g
+}
+
+// expect reads the next len(want) gratuitous ARPs and checks they are want, in order.
+// Messages leave the announcer in IP order within one clock step, and the wire keeps the
+// order, so a message that must not have been sent would show up before the expected
+// ones. The timeout only bounds a failing test.
+func (g *garps) expect(t *testing.T, when string, want ...netip.Addr) {
+	t.Helper()
+	var got []netip.Addr
+	for len(got) < len(want) {
+		select {
+		case ip := <-g.ch:
+			got = append(got, ip)
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: gratuitous ARPs %v, want %v (timed out)", when, got, want)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: gratuitous ARPs %v, want %v", when, got, want)
+	}
 }
 
 func families() []struct {
@@ -341,33 +440,26 @@ func TestKernelDuplicateOwnerDetected(t *testing.T) {
 			})
 			p.apply(t, a, Desired{fam.owned: {p.nodeIf}})
 			// The peer claims the same IP with its own MAC, as a second owner would.
-			p.inNS(t, p.peerNS, func() {
+			if fam.owned.Is4() {
+				p.claimFromPeer(t, fam.owned)
+			} else if err := nsthread.Do(p.peerNS, func() error {
 				ifi, err := net.InterfaceByName(p.peerIf)
 				if err != nil {
-					t.Fatal(err)
+					return err
 				}
-				if fam.owned.Is4() {
-					c, err := dialARP(ifi)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer c.Close()
-					b, _ := GratuitousARP(ifi.HardwareAddr, fam.owned)
-					if err := c.WriteFrame(b); err != nil {
-						t.Fatal(err)
-					}
-				} else {
-					c, err := dialNDP(ifi)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer c.Close()
-					b, _ := UnsolicitedNA(ifi.HardwareAddr, fam.owned)
-					if err := c.WriteRaw(b, allNodes); err != nil {
-						t.Fatal(err)
-					}
+				c, err := dialNDP(ifi)
+				if err != nil {
+					return err
 				}
-			})
+				defer c.Close()
+				b, err := UnsolicitedNA(ifi.HardwareAddr, fam.owned)
+				if err != nil {
+					return err
+				}
+				return c.WriteRaw(b, allNodes)
+			}); err != nil {
+				t.Fatal(err)
+			}
 			p.waitFor(t, "conflict reported", func() (bool, string) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -386,56 +478,86 @@ func TestKernelDuplicateOwnerDetected(t *testing.T) {
 	}
 }
 
+// The burst is Config.GratuitousCount messages, one every Config.GratuitousInterval on
+// Config.Clock, the first at once; nothing is sent early, late or extra. The fake clock is
+// stepped, then the peer reads what was sent; a second IP whose messages follow in the
+// same step is the proof that nothing else was due.
+func TestKernelGratuitousBurstFollowsClock(t *testing.T) {
+	p := newPair(t)
+	g := p.listenGARP(t)
+	clk := newClock()
+	a := New(Config{Registerer: prometheus.NewRegistry(), Clock: clk}) // 4 × 500 ms
+	t.Cleanup(a.Close)
+	ipA, ipB := netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.20")
+
+	p.apply(t, a, Desired{ipA: {p.nodeIf}})
+	g.expect(t, "t=0, A gained", ipA)
+	clk.Step(499 * time.Millisecond)
+	p.apply(t, a, Desired{ipA: {p.nodeIf}, ipB: {p.nodeIf}})
+	g.expect(t, "t=499ms, B gained (A's second message is not due yet)", ipB)
+	clk.Step(time.Millisecond)
+	g.expect(t, "t=500ms", ipA)
+	clk.Step(499 * time.Millisecond)
+	g.expect(t, "t=999ms", ipB)
+	clk.Step(time.Millisecond)
+	g.expect(t, "t=1s", ipA)
+	clk.Step(500 * time.Millisecond)
+	g.expect(t, "t=1.5s (A's last, B's third)", ipA, ipB)
+	clk.Step(500 * time.Millisecond)
+	g.expect(t, "t=2s (B's last; no fifth for A)", ipB)
+	clk.Step(500 * time.Millisecond)
+	a.Reannounce()
+	g.expect(t, "t=2.5s, re-announced (no fifth for B)", ipA, ipB)
+	if v := value(a.m.gratuitous.WithLabelValues("ipv4")); v != 10 {
+		t.Errorf("gratuitous_sent = %v, want 10", v)
+	}
+}
+
 // A claim by a node we yield to stops our gratuitous burst at once (the caller withdraws
-// the IP later); a claim by anyone else leaves the burst running. The burst is long here
-// (40 × 50 ms), so both outcomes are visible in the same window.
+// the IP later); a claim by anyone else leaves the burst running. A second IP, bursting
+// in step with the first, shows in each clock step that the first one sent nothing.
 func TestKernelYieldStopsBurst(t *testing.T) {
 	for _, yield := range []bool{true, false} {
 		t.Run(fmt.Sprintf("yields=%v", yield), func(t *testing.T) {
 			p := newPair(t)
-			ip := netip.MustParseAddr("203.0.113.10")
+			g := p.listenGARP(t)
+			ip, other := netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.20")
 			conflicts := make(chan Conflict, 16)
-			a := New(Config{Registerer: prometheus.NewRegistry(), GratuitousCount: 40, GratuitousInterval: 50 * time.Millisecond,
+			clk := newClock()
+			a := New(Config{Registerer: prometheus.NewRegistry(), Clock: clk, // 4 × 500 ms
 				OnConflict: func(c Conflict) { conflicts <- c },
 				YieldsTo: func(got netip.Addr, mac net.HardwareAddr) bool {
 					return yield && got == ip && mac.String() == p.peerMAC.String()
 				}})
 			t.Cleanup(a.Close)
-			p.apply(t, a, Desired{ip: {p.nodeIf}})
-			sent := func() float64 { return value(a.m.gratuitous.WithLabelValues("ipv4")) }
-			p.waitFor(t, "burst under way", func() (bool, string) { return sent() >= 3, fmt.Sprint(sent()) })
-			p.inNS(t, p.peerNS, func() {
-				ifi, err := net.InterfaceByName(p.peerIf)
-				if err != nil {
-					t.Fatal(err)
-				}
-				c, err := dialARP(ifi)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				b, _ := GratuitousARP(ifi.HardwareAddr, ip)
-				if err := c.WriteFrame(b); err != nil {
-					t.Fatal(err)
-				}
-			})
+			p.apply(t, a, Desired{ip: {p.nodeIf}, other: {p.nodeIf}})
+			g.expect(t, "first messages", ip, other)
+			clk.Step(500 * time.Millisecond)
+			g.expect(t, "second messages", ip, other)
+
+			p.claimFromPeer(t, ip)
 			select {
-			case <-conflicts:
+			case c := <-conflicts:
+				if c.IP != ip || c.Theirs.String() != p.peerMAC.String() {
+					t.Fatalf("conflict %+v", c)
+				}
 			case <-time.After(15 * time.Second):
 				t.Fatal("no conflict reported")
 			}
-			before := sent()
+			// OnConflict is called after the burst was stopped: from here on, a yielding
+			// node sends nothing more for ip.
+			want := []netip.Addr{ip, other}
 			if yield {
-				// Nothing more for 8 burst intervals (one message may already have been
-				// on its way when the burst was cancelled). A slow machine can only make
-				// this pass wrongly, never fail wrongly.
-				time.Sleep(400 * time.Millisecond)
-				if after := sent(); after > before+1 {
-					t.Errorf("burst went on after yielding: %v -> %v messages", before, after)
-				}
-			} else {
-				p.waitFor(t, "burst goes on", func() (bool, string) { return sent() >= before+2, fmt.Sprint(sent()) })
+				want = []netip.Addr{other}
 			}
+			clk.Step(500 * time.Millisecond)
+			g.expect(t, "third messages", want...)
+			clk.Step(500 * time.Millisecond)
+			g.expect(t, "fourth messages", want...)
+			clk.Step(500 * time.Millisecond)
+			a.Reannounce(other)
+			g.expect(t, "after the bursts, re-announced", other)
+
 			// The IP itself stays owned until the caller withdraws it.
 			a.mu.Lock()
 			r := a.ifaces[p.nodeIf]
@@ -447,13 +569,32 @@ func TestKernelYieldStopsBurst(t *testing.T) {
 	}
 }
 
+// An interface without an IPv4 address (arp.New refuses it) still answers ARP and sends
+// gratuitous ARPs for the IPv4 LB IPs it carries.
+func TestKernelARPOnInterfaceWithoutIPv4(t *testing.T) {
+	p := newPair(t)
+	run(t, "ip", "-n", p.node, "addr", "del", "192.0.2.11/24", "dev", p.nodeIf)
+	g := p.listenGARP(t)
+	a := p.announcer(t, prometheus.NewRegistry(), nil)
+	ip := netip.MustParseAddr("203.0.113.10")
+	p.apply(t, a, Desired{ip: {p.nodeIf}})
+	g.expect(t, "gratuitous ARP", ip)
+	p.sendFromPeer(t, ip)
+	p.waitFor(t, "peer neighbour entry with our MAC", func() (bool, string) {
+		n, ok := p.neigh(t, ip)
+		return ok && n.HardwareAddr.String() == p.nodeMAC.String(), fmt.Sprintf("%+v", n)
+	})
+}
+
 func TestKernelBadInterfaceKeepsOtherIPs(t *testing.T) {
 	p := newPair(t)
 	a := p.announcer(t, prometheus.NewRegistry(), nil)
 	good := netip.MustParseAddr("203.0.113.10")
 	bad := netip.MustParseAddr("203.0.113.11")
 	var res Applied
-	p.inNS(t, p.nodeNS, func() { res = a.Apply(Desired{good: {p.nodeIf}, bad: {"lsmissing0"}}) })
+	if err := nsthread.Do(p.nodeNS, func() error { res = a.Apply(Desired{good: {p.nodeIf}, bad: {"lsmissing0"}}); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0].Error(), "lsmissing0") {
 		t.Fatalf("errors = %v, want one naming the missing interface", res.Errors)
 	}
