@@ -229,7 +229,7 @@ func (e *Env) RunningPods(app string) []corev1.Pod {
 	return out
 }
 
-// PodNetns is the network namespace of a pod (for InNetns, Dialer, `ip netns exec`).
+// PodNetns is the network namespace of a pod (for nsthread.DoNamed, lab.Dialer, `ip netns exec`).
 func PodNetns(p *corev1.Pod) string { return lab.PodNetns(p) }
 
 // WaitLoadBalancerIPs waits until a Service has n ingress IPs and returns them.

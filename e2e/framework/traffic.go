@@ -7,13 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/loadstone-lb/loadstone/e2e/lab"
+	"github.com/loadstone-lb/loadstone/internal/nsthread"
 )
 
 // HTTPClient returns an HTTP client whose connections start inside network namespace ns
@@ -106,7 +104,7 @@ func Spread(ctx context.Context, ns, url string, n int) map[string]int {
 // UDPEcho sends msg to addr over UDP from inside ns and returns the echo.
 func UDPEcho(ns, addr, msg string, timeout time.Duration) (string, error) {
 	var conn net.Conn
-	err := lab.InNetns(ns, func() error {
+	err := nsthread.DoNamed(ns, func() error {
 		var err error
 		conn, err = net.Dial("udp", addr)
 		return err
@@ -223,28 +221,30 @@ func StartProbe(cfg ProbeConfig) (*Probe, error) {
 	if cfg.Max == 0 {
 		cfg.Max = 2 * time.Minute
 	}
-	target, err := netns.GetFromName(cfg.Netns)
-	if err != nil {
-		return nil, fmt.Errorf("probe: netns %s: %w", cfg.Netns, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Max)
 	p := &Probe{cancel: cancel, done: make(chan ProbeResult, 1)}
-	started := make(chan error, 1)
+	entered := make(chan struct{})
+	failed := make(chan error, 1)
 	go func() {
-		defer target.Close()
-		// This goroutine owns its thread for its whole life and never switches back: the
-		// thread ends with it, so no other goroutine ever runs in the lab namespace.
-		runtime.LockOSThread()
-		if err := netns.Set(target); err != nil {
-			started <- err
-			return
+		// The whole loop runs on one OS thread inside the namespace (nsthread.Do keeps
+		// it locked there): every socket the loop opens is created in cfg.Netns.
+		err := nsthread.DoNamed(cfg.Netns, func() error {
+			close(entered)
+			p.done <- probeLoop(ctx, cfg)
+			return nil
+		})
+		if err != nil {
+			// Either the namespace could not be entered (the loop never ran), or the
+			// thread could not go back after it (the result is already in p.done; the
+			// thread is thrown away, which is all that matters then).
+			failed <- err
 		}
-		started <- nil
-		p.done <- probeLoop(ctx, cfg)
 	}()
-	if err := <-started; err != nil {
+	select {
+	case <-entered:
+	case err := <-failed:
 		cancel()
-		return nil, fmt.Errorf("probe: setns: %w", err)
+		return nil, fmt.Errorf("probe: %w", err)
 	}
 	return p, nil
 }

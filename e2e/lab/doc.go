@@ -13,8 +13,8 @@
 //
 // The root namespace has no link into the lab (the machine's own network may use the same
 // documentation range): it reaches the API server through a relay on HostAPIAddr, and Go
-// code reaches anything in the lab with InNetns / Dialer, which create sockets inside a
-// lab namespace.
+// code reaches anything in the lab with Dialer or internal/nsthread.DoNamed, which create
+// sockets inside a lab namespace.
 //
 // Data flow of Up: remove leftovers (recorded PIDs whose /proc cmdline and start time still
 // match, then processes inside "ls-" namespaces, then the namespaces) → generate a CA and one

@@ -2,56 +2,18 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-)
 
-// InNetns runs f on an OS thread switched into the named network namespace. Sockets that
-// f creates belong to that namespace for their whole life, so f can dial or listen and
-// hand the connection back. f must not start goroutines that expect the namespace.
-func InNetns(ns string, f func() error) error {
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return fmt.Errorf("netns %s: %w", ns, err)
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it dies with this goroutine instead of running
-			// other goroutines in the wrong namespace.
-			errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+	"github.com/loadstone-lb/loadstone/internal/nsthread"
+)
 
 // Dialer dials from inside a network namespace.
 type Dialer struct {
@@ -70,7 +32,7 @@ func (d Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn
 		timeout = 5 * time.Second
 	}
 	var conn net.Conn
-	err := InNetns(d.Netns, func() error {
+	err := nsthread.DoNamed(d.Netns, func() error {
 		var err error
 		nd := net.Dialer{Timeout: timeout, LocalAddr: d.LocalAddr}
 		conn, err = nd.DialContext(ctx, network, addr)

@@ -7,7 +7,7 @@ import (
 )
 
 // PodNetns returns the network namespace in which the node agent runs a Pod (use it with
-// `ip netns exec` or InNetns). The agent's annotation wins when present; otherwise the
+// `ip netns exec` or nsthread.DoNamed). The agent's annotation wins when present; otherwise the
 // name is computed the way the agent names it (the Node authorizer does not let a node
 // annotate pods, so the annotation is usually absent).
 func PodNetns(pod *corev1.Pod) string {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/loadstone-lb/loadstone/internal/nsthread"
 	"github.com/loadstone-lb/loadstone/internal/testenv"
 )
 
@@ -36,7 +37,7 @@ func forwardIntoNetns(t *testing.T, ns namespaces, nsName, target string) string
 	}
 	defer h.Close()
 	var l net.Listener
-	if err := inNetns(h, func() error {
+	if err := nsthread.Do(h, func() error {
 		if err := exec.Command("ip", "netns", "exec", nsName, "ip", "link", "set", "lo", "up").Run(); err != nil {
 			return err
 		}

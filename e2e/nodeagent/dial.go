@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/loadstone-lb/loadstone/internal/nsthread"
 )
 
 // dialIn connects from inside ns (the socket belongs to ns for its whole life).
 func dialIn(ctx context.Context, ns netns.NsHandle, network, addr string) (net.Conn, error) {
 	var conn net.Conn
-	err := inNetns(ns, func() error {
+	err := nsthread.Do(ns, func() error {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, network, addr)
 		conn = c

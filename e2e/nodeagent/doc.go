@@ -15,7 +15,7 @@
 //   - serves a built-in workload on the pod's container ports, whatever the image: HTTP
 //     answering "pod=NAME node=NODE client=IP:PORT" on TCP ports, an echo on UDP ports.
 //     The sockets are opened inside the pod namespace by this process, from a locked OS
-//     thread that enters the namespace and comes back (see inNetns);
+//     thread that enters the namespace and comes back (internal/nsthread);
 //   - runs readinessProbes (httpGet, tcpSocket; gRPC as a TCP connect; exec passes) from
 //     the node namespace against the pod IP and reports the Pod's status through the status
 //     subresource (PodStatus computes it);

@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/loadstone-lb/loadstone/internal/nsthread"
 )
 
 // DefaultNetnsDir is where iproute2 pins named network namespaces.
@@ -152,37 +154,9 @@ func (n namespaces) Delete(name string) error {
 	return err
 }
 
-// inNetns runs fn on an OS thread that is inside ns, then moves the thread back. Sockets
-// fn opens belong to ns for their whole life, whichever thread uses them later. If the
-// thread cannot be moved back it is thrown away.
-func inNetns(ns netns.NsHandle, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- fmt.Errorf("get current netns: %w", err)
-			return // thread state unchanged, but it is ended anyway; harmless
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			ch <- fmt.Errorf("enter netns: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			ch <- errors.Join(ferr, fmt.Errorf("return to original netns: %w", err))
-			return // still locked: the runtime ends this thread
-		}
-		runtime.UnlockOSThread()
-		ch <- ferr
-	}()
-	return <-ch
-}
-
 // writeSysctls writes "net/ipv4/ip_forward"-style keys under /proc/sys inside ns.
 func writeSysctls(ns netns.NsHandle, kv [][2]string) error {
-	return inNetns(ns, func() error {
+	return nsthread.Do(ns, func() error {
 		var errs []error
 		for _, e := range kv {
 			path := filepath.Join("/proc/sys", e[0])

@@ -13,6 +13,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/loadstone-lb/loadstone/internal/nsthread"
 )
 
 // WorkloadPort is one port the built-in workload serves.
@@ -70,7 +72,7 @@ type Workload struct {
 func StartWorkload(podNS netns.NsHandle, id Identity, ports []WorkloadPort, log *slog.Logger) (*Workload, error) {
 	w := &Workload{id: id, log: log}
 	var listeners []net.Listener
-	err := inNetns(podNS, func() error {
+	err := nsthread.Do(podNS, func() error {
 		for _, p := range ports {
 			addr := ":" + strconv.Itoa(int(p.Port))
 			switch p.Protocol {
