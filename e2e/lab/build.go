@@ -9,82 +9,70 @@ import (
 	"time"
 )
 
-// goPrograms are the project's programs the lab builds from the tree: name → package.
-var goPrograms = []struct{ name, pkg string }{
-	{"lab", "./e2e/cmd/lab"},
-	{"nodeagent", "./e2e/cmd/nodeagent"},
-	{"controller", "./controller"},
-	{"speaker", "./speaker"},
+// binaries are the project's programs the lab runs, built from the tree (or given in
+// Config.Prebuilt). Every one is required: Up fails when one does not build.
+type binaries struct {
+	lab, nodeagent, controller, speaker string
 }
 
-// buildAll starts `go build` of the node agent, controller and speaker in the background
-// (one after the other: the machine has two cores) and returns a function that waits for
-// them and yields name → binary for those that built. A program whose package is not in
-// the tree, or does not compile, is recorded in State().Missing with the reason.
-func (l *Lab) buildAll(ctx context.Context) func() map[string]string {
-	ch := make(chan map[string]string, 1)
+// buildAll starts `go build` of the lab command, node agent, controller and speaker in the
+// background (one after the other: the machine has two cores) and returns a function that
+// waits for them. The first program that does not build ends it with an error.
+func (l *Lab) buildAll(ctx context.Context) func() (binaries, error) {
+	type result struct {
+		b   binaries
+		err error
+	}
+	ch := make(chan result, 1)
 	go func() {
-		bins := map[string]string{}
-		for _, p := range goPrograms {
+		var b binaries
+		for _, p := range []struct {
+			name, pkg string
+			bin       *string
+		}{
+			{"lab", "./e2e/cmd/lab", &b.lab},
+			{"nodeagent", "./e2e/cmd/nodeagent", &b.nodeagent},
+			{"controller", "./controller", &b.controller},
+			{"speaker", "./speaker", &b.speaker},
+		} {
 			if bin, ok := l.cfg.Prebuilt[p.name]; ok {
-				bins[p.name] = bin
+				*p.bin = bin
 				continue
 			}
 			t0 := time.Now()
-			if reason := l.buildOne(ctx, p.name, p.pkg); reason != "" {
-				_ = l.state.setMissing(p.name, reason)
-				continue
+			bin, err := l.buildOne(ctx, p.name, p.pkg)
+			if err != nil {
+				ch <- result{err: err}
+				return
 			}
 			// A cold build cache takes minutes on 2 cores: say what took the time.
 			if d := time.Since(t0); d > 5*time.Second {
 				l.log.Info("built from the tree", "program", p.name, "seconds", fmt.Sprintf("%.0f", d.Seconds()))
 			}
-			bins[p.name] = filepath.Join(l.cfg.Dir, "bin", p.name)
+			*p.bin = bin
 		}
-		ch <- bins
+		ch <- result{b: b}
 	}()
-	return func() map[string]string { return <-ch }
+	return func() (binaries, error) {
+		r := <-ch
+		return r.b, r.err
+	}
 }
 
-// buildOne builds one program and returns "" or why it could not.
-func (l *Lab) buildOne(ctx context.Context, name, pkg string) string {
-	dir := filepath.Join(l.cfg.RepoRoot, pkg)
-	if !hasMainPackage(dir) {
-		return "package " + pkg + " (main) is not in the tree yet"
-	}
+// buildOne builds one program into the lab's bin directory and returns its path.
+func (l *Lab) buildOne(ctx context.Context, name, pkg string) (string, error) {
 	out := filepath.Join(l.cfg.Dir, "bin", name)
+	// run's error repeats all of go build's output: keep its first lines instead.
 	msg, err := run(ctx, "sh", "-c", "cd \"$0\" && go build -o \"$1\" \"$2\"", l.cfg.RepoRoot, out, pkg)
 	if err != nil {
 		lines := strings.Split(strings.TrimSpace(msg), "\n")
 		if len(lines) > 8 {
 			lines = append(lines[:8], "...")
 		}
-		return "go build " + pkg + " failed:\n" + strings.Join(lines, "\n")
+		return "", fmt.Errorf("go build %s failed:\n%s", pkg, strings.Join(lines, "\n"))
 	}
-	return ""
+	return out, nil
 }
-
-// hasMainPackage reports whether dir holds a non-test Go file of package main.
-func hasMainPackage(dir string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		n := e.Name()
-		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		if err == nil && (strings.Contains(string(b), "\npackage main") || strings.HasPrefix(string(b), "package main")) {
-			return true
-		}
-	}
-	return false
-}
-
-// HasMainPackage reports whether the repository has a main package at pkg ("./speaker").
-func HasMainPackage(repo, pkg string) bool { return hasMainPackage(filepath.Join(repo, pkg)) }
 
 // RepoRoot returns the repository the lab builds from.
 func (l *Lab) RepoRoot() string { return l.cfg.RepoRoot }

@@ -176,14 +176,11 @@ func (l *Lab) kubeProxyArgs(n Node) []string {
 	}
 }
 
-// startNodes starts, in every node namespace, the node agent (if built) and kube-proxy.
-func (l *Lab) startNodes(bins map[string]string) error {
-	agent, haveAgent := bins["nodeagent"]
+// startNodes starts, in every node namespace, the node agent and kube-proxy.
+func (l *Lab) startNodes(agent string) error {
 	for _, n := range l.nodes {
-		if haveAgent {
-			if _, err := l.startProc("nodeagent-"+n.Name, n.Name, l.NodeAgentArgs(agent, n)); err != nil {
-				return err
-			}
+		if _, err := l.startProc("nodeagent-"+n.Name, n.Name, l.NodeAgentArgs(agent, n)); err != nil {
+			return err
 		}
 		if _, err := l.startProc("kube-proxy-"+n.Name, n.Name, l.kubeProxyArgs(n)); err != nil {
 			return err

@@ -42,9 +42,6 @@ type Config struct {
 	// Prebuilt maps a program of the tree ("nodeagent", "controller", "speaker", "lab") to a
 	// binary to use instead of building it.
 	Prebuilt map[string]string
-	// NoLoadstone leaves out Loadstone's controller and speakers (the CRDs and pool are
-	// still applied when present).
-	NoLoadstone bool
 	// Log receives progress; default discards.
 	Log *slog.Logger
 }
@@ -229,10 +226,9 @@ func (l *Lab) prepareDir() error {
 	return os.WriteFile(filepath.Join(d, markerFile), []byte("loadstone lab directory: `go run ./e2e/cmd/lab down` removes what it describes\n"), 0o644)
 }
 
-// Up removes leftovers of earlier runs and brings the whole lab up. Parts that cannot run
-// yet (e.g. a binary that is not in the tree) are recorded in State().Missing and logged;
-// everything else is an error. On error the lab is left as it is for inspection; Down (or
-// the next Up) removes it.
+// Up removes leftovers of earlier runs and brings the whole lab up, Loadstone included.
+// Any part that does not build or start is an error. On error the lab is left as it is for
+// inspection; Down (or the next Up) removes it.
 func (l *Lab) Up(ctx context.Context) error {
 	t0 := time.Now()
 	if err := l.checkBinaries(); err != nil {
@@ -280,26 +276,24 @@ func (l *Lab) Up(ctx context.Context) error {
 		return fmt.Errorf("lab: control plane: %w", err)
 	}
 	l.log.Info("waiting for the Go builds")
-	bins := builds()
-	if err := l.startAPIProxy(ctx, bins); err != nil {
+	bins, err := builds()
+	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	if err := l.startNodes(bins); err != nil {
+	if err := l.startAPIProxy(ctx, bins.lab); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := l.startNodes(bins.nodeagent); err != nil {
 		return fmt.Errorf("lab: nodes: %w", err)
 	}
-	if _, ok := bins["nodeagent"]; ok {
-		l.log.Info("waiting for the nodes to be Ready")
-		if err := l.waitNodesReady(ctx, cs); err != nil {
-			return err
-		}
+	l.log.Info("waiting for the nodes to be Ready")
+	if err := l.waitNodesReady(ctx, cs); err != nil {
+		return err
 	}
 	if err := l.startLoadstone(ctx, bins); err != nil {
 		return fmt.Errorf("lab: loadstone: %w", err)
 	}
 	l.log.Info("lab up", "seconds", fmt.Sprintf("%.1f", time.Since(t0).Seconds()), "dir", l.cfg.Dir)
-	for part, why := range l.State().Missing {
-		l.log.Warn("not running", "part", part, "reason", why)
-	}
 	return nil
 }
 
@@ -389,7 +383,7 @@ func Cleanup(ctx context.Context, dir string, log *slog.Logger) error {
 		}
 	}
 	if len(s.Procs) > 0 || len(s.Netns) > 0 {
-		s2 := State{Nodes: s.Nodes, Missing: s.Missing}
+		s2 := State{Nodes: s.Nodes}
 		if _, err := os.Stat(dir); err == nil {
 			st := &stateStore{path: filepath.Join(dir, stateFile), s: s2}
 			if err := st.update(func(*State) {}); err != nil {
@@ -485,11 +479,7 @@ func (l *Lab) StartProc(p Proc) (Proc, error) {
 
 // startAPIProxy starts the relay that lets the root namespace reach the API server at
 // HostAPIAddr, and waits until it accepts connections.
-func (l *Lab) startAPIProxy(ctx context.Context, bins map[string]string) error {
-	bin, ok := bins["lab"]
-	if !ok {
-		return fmt.Errorf("the lab command did not build: %s", l.State().Missing["lab"])
-	}
+func (l *Lab) startAPIProxy(ctx context.Context, bin string) error {
 	p, err := l.startProc("apiproxy", "", []string{bin, "apiproxy", HostAPIAddr, RouterNS, strings.TrimPrefix(APIServerURL, "https://")})
 	if err != nil {
 		return err

@@ -152,7 +152,7 @@ func (l *Lab) bootstrap(ctx context.Context) error {
 	if n, err := a.ApplyCRDs(ctx, l.CRDDir()); err != nil {
 		return fmt.Errorf("CRDs: %w", err)
 	} else if n == 0 {
-		_ = l.state.setMissing("crds", "config/crd/bases has no CRDs yet")
+		return fmt.Errorf("CRDs: none in %s (run `make generate`)", l.CRDDir())
 	}
 	return nil
 }
@@ -191,39 +191,32 @@ func (l *Lab) SpeakerArgs(bin string, n Node) []string {
 }
 
 // startLoadstone applies the sample pool and starts the controller and one speaker per
-// node, as far as they exist.
-func (l *Lab) startLoadstone(ctx context.Context, bins map[string]string) error {
-	if _, missing := l.State().Missing["crds"]; !missing {
-		if err := l.applySamplePool(ctx); err != nil {
-			return fmt.Errorf("sample pool: %w", err)
-		}
+// node. A program that exits right after start (bad flag, missing permission) is an error
+// that quotes the first lines of its log.
+func (l *Lab) startLoadstone(ctx context.Context, bins binaries) error {
+	if err := l.applySamplePool(ctx); err != nil {
+		return fmt.Errorf("sample pool: %w", err)
 	}
-	if l.cfg.NoLoadstone {
-		_ = l.state.setMissing("loadstone", "not started (NoLoadstone)")
-		return nil
+	l.log.Info("starting the Loadstone controller in " + ControlPlaneNS)
+	started := []string{"loadstone-controller"}
+	if _, err := l.startProc("loadstone-controller", ControlPlaneNS, l.ControllerArgs(bins.controller)); err != nil {
+		return err
 	}
-	if bin, ok := bins["controller"]; ok {
-		l.log.Info("starting the Loadstone controller in " + ControlPlaneNS)
-		if _, err := l.startProc("loadstone-controller", ControlPlaneNS, l.ControllerArgs(bin)); err != nil {
+	l.log.Info("starting one Loadstone speaker per node")
+	for _, n := range l.nodes {
+		started = append(started, "speaker-"+n.Name)
+		if _, err := l.startProc("speaker-"+n.Name, n.Name, l.SpeakerArgs(bins.speaker, n)); err != nil {
 			return err
 		}
 	}
-	if bin, ok := bins["speaker"]; ok {
-		l.log.Info("starting one Loadstone speaker per node")
-		for _, n := range l.nodes {
-			if _, err := l.startProc("speaker-"+n.Name, n.Name, l.SpeakerArgs(bin, n)); err != nil {
-				return err
-			}
-		}
-	}
-	// A program that dies at once (bad flag, missing permission) is reported, not hidden.
 	time.Sleep(1500 * time.Millisecond)
-	for _, p := range l.State().Procs {
-		if (p.Name == "loadstone-controller" || strings.HasPrefix(p.Name, "speaker-")) && !p.Alive() {
-			_ = l.state.setMissing(p.Name, "exited right after start: "+headLines(p.Log, 2))
+	var errs []error
+	for _, name := range started {
+		if p, ok := l.Proc(name); ok && !p.Alive() {
+			errs = append(errs, fmt.Errorf("%s exited right after start: %s", name, headLines(p.Log, 2)))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // headLines returns the first n non-empty lines of a file, joined by " | " (a panic or a

@@ -37,9 +37,6 @@ type State struct {
 	Netns []string `json:"netns"`
 	Links []string `json:"links"`
 	Procs []Proc   `json:"procs"`
-	// Missing lists the parts that could not be started (e.g. binaries not in the tree yet),
-	// with the reason, so `status` and the walkthrough can say so.
-	Missing map[string]string `json:"missing,omitempty"`
 }
 
 // stateStore guards State and writes it to disk on every change.
@@ -104,14 +101,5 @@ func (st *stateStore) addProc(p Proc) error {
 func (st *stateStore) removeProc(pid int) error {
 	return st.update(func(s *State) {
 		s.Procs = slices.DeleteFunc(s.Procs, func(p Proc) bool { return p.PID == pid })
-	})
-}
-
-func (st *stateStore) setMissing(part, reason string) error {
-	return st.update(func(s *State) {
-		if s.Missing == nil {
-			s.Missing = map[string]string{}
-		}
-		s.Missing[part] = reason
 	})
 }

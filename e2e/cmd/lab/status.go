@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strings"
 
 	"github.com/loadstone-lb/loadstone/e2e/lab"
 )
@@ -29,17 +27,6 @@ func cmdStatus(ctx context.Context, cfg lab.Config) error {
 			state = "EXITED (see " + p.Log + ")"
 		}
 		fmt.Printf("%-28s %-8d %-10s %s\n", p.Name, p.PID, p.Netns, state)
-	}
-	if len(s.Missing) > 0 {
-		fmt.Println("\nnot running:")
-		keys := make([]string, 0, len(s.Missing))
-		for k := range s.Missing {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Printf("  %s: %s\n", k, strings.ReplaceAll(s.Missing[k], "\n", "\n    "))
-		}
 	}
 	fmt.Println()
 	printUsage(os.Stdout, l)
