@@ -6,4 +6,6 @@
 // memory is bounded: a fixed-size queue feeds a few writer goroutines (an Event that finds
 // the queue full is dropped and counted), and a fixed-size LRU suppresses an exact repeat
 // (same object, type, reason and note) within a window instead of building a series.
+// Only an Event that was written (or still waits in the queue) suppresses its repeats: one
+// that was dropped or whose write failed is written when it happens again.
 package events

@@ -55,7 +55,7 @@ type Options struct {
 // controller-runtime Runnable that runs on every replica, leader or not).
 type Recorder struct {
 	opts  Options
-	queue chan *eventsv1.Event
+	queue chan queued
 	m     *metrics
 	seed  maphash.Seed
 
@@ -72,9 +72,19 @@ type repeatKey struct {
 	hash uint64
 }
 
+// repeatEntry is the suppression state of one key. An Event suppresses its repeats from
+// the moment it is queued: while it waits (pending), because it says the same, and for
+// RepeatWindow after it was written (when). An Event that is dropped or whose write fails
+// suppresses nothing afterwards: pending is cleared and when stays what it was.
 type repeatEntry struct {
-	key  repeatKey
-	when time.Time
+	key     repeatKey
+	pending bool
+	when    time.Time // EventTime of the last written one; zero if none was
+}
+
+type queued struct {
+	ev  *eventsv1.Event
+	key repeatKey
 }
 
 // New returns a Recorder; nothing is written before Start.
@@ -95,7 +105,7 @@ func New(opts Options) *Recorder {
 		host, _ := os.Hostname()
 		opts.Instance = opts.Controller + "-" + host
 	}
-	return &Recorder{opts: opts, queue: make(chan *eventsv1.Event, opts.QueueSize), m: newMetrics(opts.Registerer),
+	return &Recorder{opts: opts, queue: make(chan queued, opts.QueueSize), m: newMetrics(opts.Registerer),
 		seed: maphash.MakeSeed(), recent: map[repeatKey]*list.Element{}, order: list.New()}
 }
 
@@ -108,13 +118,15 @@ func (r *Recorder) Eventf(regarding, related runtime.Object, eventtype, reason, 
 		r.opts.Log.Error(err, "not emitting an Event", "reason", reason)
 		return
 	}
-	if r.repeated(ev) {
+	k := r.key(ev)
+	if !r.claim(k, ev.EventTime.Time) {
 		r.m.results.WithLabelValues("repeat").Inc()
 		return
 	}
 	select {
-	case r.queue <- ev:
+	case r.queue <- queued{ev: ev, key: k}:
 	default:
+		r.settle(k, time.Time{})
 		r.m.results.WithLabelValues("dropped").Inc()
 	}
 }
@@ -155,35 +167,71 @@ func (r *Recorder) build(now time.Time, regarding, related runtime.Object, event
 	return ev, nil
 }
 
-// repeated reports whether the same Event was queued within RepeatWindow, and remembers
-// this one (the LRU holds at most RepeatCache entries).
-func (r *Recorder) repeated(ev *eventsv1.Event) bool {
+func (r *Recorder) key(ev *eventsv1.Event) repeatKey {
 	var h maphash.Hash
 	h.SetSeed(r.seed)
 	for _, f := range []string{ev.Regarding.Kind, ev.Regarding.Namespace, ev.Regarding.Name, ev.Type, ev.Reason, ev.Note} {
 		h.WriteString(f)
 		h.WriteByte(0)
 	}
-	k := repeatKey{uid: ev.Regarding.UID, hash: h.Sum64()}
-	now := ev.EventTime.Time
+	return repeatKey{uid: ev.Regarding.UID, hash: h.Sum64()}
+}
+
+// claim reports whether an Event with key k, emitted at now, is to be queued: it is not
+// when the same Event waits in the queue or was written within RepeatWindow before now.
+// A claimed key is pending until settle. The LRU holds at most RepeatCache entries; a
+// forgotten key counts as new.
+func (r *Recorder) claim(k repeatKey, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if el, ok := r.recent[k]; ok {
 		e := el.Value.(*repeatEntry)
-		if now.Sub(e.when) < r.opts.RepeatWindow {
-			return true
+		if e.pending || (!e.when.IsZero() && now.Sub(e.when) < r.opts.RepeatWindow) {
+			return false
 		}
-		e.when = now
+		e.pending = true
 		r.order.MoveToFront(el)
-		return false
+		return true
 	}
-	r.recent[k] = r.order.PushFront(&repeatEntry{key: k, when: now})
+	r.recent[k] = r.order.PushFront(&repeatEntry{key: k, pending: true})
+	r.trim()
+	return true
+}
+
+// trim forgets the least recently used keys beyond RepeatCache. Callers hold r.mu.
+func (r *Recorder) trim() {
 	for r.order.Len() > r.opts.RepeatCache {
 		last := r.order.Back()
 		delete(r.recent, last.Value.(*repeatEntry).key)
 		r.order.Remove(last)
 	}
-	return false
+}
+
+// settle ends the pending state of k: written is the EventTime of the Event just written,
+// or zero when it was dropped or its write failed, so that its next occurrence is queued.
+func (r *Recorder) settle(k repeatKey, written time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	el, ok := r.recent[k]
+	if !ok {
+		if written.IsZero() {
+			return
+		}
+		// Evicted while pending (more than RepeatCache Events since): remember it again.
+		el = r.order.PushFront(&repeatEntry{key: k})
+		r.recent[k] = el
+		r.trim()
+	}
+	e := el.Value.(*repeatEntry)
+	e.pending = false
+	if written.IsZero() {
+		if e.when.IsZero() {
+			delete(r.recent, k)
+			r.order.Remove(el)
+		}
+		return
+	}
+	e.when = written
 }
 
 // NeedLeaderElection: Events are written by whichever replica emits them.
@@ -200,8 +248,8 @@ func (r *Recorder) Start(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					return
-				case ev := <-r.queue:
-					r.write(ctx, ev)
+				case q := <-r.queue:
+					r.write(ctx, q)
 				}
 			}
 		}()
@@ -210,13 +258,16 @@ func (r *Recorder) Start(ctx context.Context) error {
 	return nil
 }
 
-func (r *Recorder) write(ctx context.Context, ev *eventsv1.Event) {
+func (r *Recorder) write(ctx context.Context, q queued) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	ev := q.ev
 	if err := r.opts.Writer.CreateEvent(ctx, ev); err != nil {
+		r.settle(q.key, time.Time{})
 		r.m.results.WithLabelValues("error").Inc()
 		r.opts.Log.V(1).Info("writing an Event failed", "reason", ev.Reason, "regarding", ev.Regarding.Name, "err", err.Error())
 		return
 	}
+	r.settle(q.key, ev.EventTime.Time)
 	r.m.results.WithLabelValues("written").Inc()
 }
