@@ -21,6 +21,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/internal/events"
+	"github.com/loadstone-lb/loadstone/internal/logging"
 	"github.com/loadstone-lb/loadstone/internal/restwrite"
 	"github.com/loadstone-lb/loadstone/speaker/agent"
 	"github.com/loadstone-lb/loadstone/speaker/layer2"
@@ -29,7 +30,8 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "loadstone-speaker:", err)
+		// A JSON record once logging is set up (slog's default), a text line before.
+		slog.Error("loadstone-speaker stopped", "err", err)
 		os.Exit(1)
 	}
 }
@@ -46,7 +48,7 @@ func run() error {
 		mlPort      = fs.Int("memberlist-port", 7946, "memberlist TCP and UDP port")
 		metricsAddr = fs.String("metrics-bind-address", ":7572", "address of the Prometheus metrics endpoint (0 disables it)")
 		probeAddr   = fs.String("health-probe-bind-address", ":7573", "address of the /healthz and /readyz endpoints (0 disables it)")
-		verbose     = fs.Bool("v", false, "debug logs")
+		logFlags    = logging.AddFlags(fs)
 		timing      = members.FastTiming()
 	)
 	fs.DurationVar(&timing.ProbeInterval, "memberlist-probe-interval", timing.ProbeInterval, "memberlist probe interval")
@@ -55,16 +57,16 @@ func run() error {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
+	build := logging.ReadBuild()
+	if logFlags.Version {
+		fmt.Println("loadstone-speaker", build)
+		return nil
+	}
 	if *nodeName == "" {
 		return errors.New("--node-name is required")
 	}
-
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	slogger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", *nodeName)
-	ctrl.SetLogger(logr.FromSlogHandler(slogger.Handler()))
+	slogger := logging.Setup(logging.Config{Level: logFlags.Level, Attrs: []any{"node", *nodeName}})
+	slogger.Info("starting loadstone-speaker", build.LogAttrs()...)
 
 	cfg, err := restConfig(*kubeconfig)
 	if err != nil {
@@ -112,7 +114,7 @@ func run() error {
 		Cache:      mgr.GetCache(),
 		Client:     mgr.GetClient(),
 		Recorder:   rec,
-		Announcer:  ann,
+		Announcers: []agent.Announcer{agent.Layer2{Backend: ann}},
 	})
 	if err := mgr.Add(ag); err != nil {
 		return err

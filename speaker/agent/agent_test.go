@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +30,7 @@ import (
 	"github.com/loadstone-lb/loadstone/internal/testwait"
 	"github.com/loadstone-lb/loadstone/speaker/layer2"
 	"github.com/loadstone-lb/loadstone/speaker/members"
+	"github.com/loadstone-lb/loadstone/speaker/report"
 )
 
 // fakeAnnouncer records the desired state; it "serves" every IP on eth0 unless told the
@@ -125,7 +127,7 @@ func (v *view) set(observers []string, names ...string) {
 func (v *view) n4MAC(st members.State) net.HardwareAddr {
 	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x04}
 	v.mu.Lock()
-	v.all = map[string]members.Member{"n4": {Name: "n4", Meta: EncodeMACs([]net.HardwareAddr{mac}), State: st}}
+	v.all = map[string]members.Member{"n4": {Name: "n4", MACs: []net.HardwareAddr{mac}, State: st}}
 	v.mu.Unlock()
 	return mac
 }
@@ -184,6 +186,31 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	testwait.For(t, what, 20*time.Second, 25*time.Millisecond, cond)
 }
 
+// settle returns once a sync has started and finished after the call: two syncs, each
+// asked for after the previous one was seen to finish (the first may have been under way
+// already). With a fake clock, call it after stepping the clock.
+func settle(t *testing.T, a *Agent) {
+	t.Helper()
+	for range 2 {
+		n := syncCount(t, a)
+		a.Trigger()
+		waitFor(t, "a sync", func() (bool, string) { return syncCount(t, a) > n, "" })
+	}
+}
+
+func syncCount(t *testing.T, a *Agent) uint64 {
+	t.Helper()
+	var n uint64
+	for _, res := range []string{"ok", "error"} {
+		var m dto.Metric
+		if err := a.m.syncs.WithLabelValues(res).(prometheus.Metric).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		n += m.GetHistogram().GetSampleCount()
+	}
+	return n
+}
+
 type fixture struct {
 	env *testenv.Env
 	c   client.Client
@@ -191,11 +218,13 @@ type fixture struct {
 }
 
 func (f *fixture) startAgent(t *testing.T, ctx context.Context, node string, ifaces map[string]bool) (*fakeAnnouncer, *recorder) {
-	ann, rec, _ := f.startAgentWith(t, ctx, node, ifaces, 0)
+	ann, rec, _ := f.startAgentWith(t, ctx, node, ifaces, nil)
 	return ann, rec
 }
 
-func (f *fixture) startAgentWith(t *testing.T, ctx context.Context, node string, ifaces map[string]bool, holdDown time.Duration) (*fakeAnnouncer, *recorder, *Agent) {
+// startAgentWith starts an agent; with a fake clock, its waits (hold-down, reclaim delay,
+// rate limits) advance only when the test steps the clock, and syncs are not coalesced.
+func (f *fixture) startAgentWith(t *testing.T, ctx context.Context, node string, ifaces map[string]bool, clk *clocktesting.FakeClock) (*fakeAnnouncer, *recorder, *Agent) {
 	t.Helper()
 	ca, err := cache.New(f.env.Config, cache.Options{Scheme: f.env.Scheme})
 	if err != nil {
@@ -206,8 +235,12 @@ func (f *fixture) startAgentWith(t *testing.T, ctx context.Context, node string,
 	cacheErr, agentErr := make(chan error, 1), make(chan error, 1)
 	go func() { cacheErr <- ca.Start(ctx) }()
 	ann, rec := &fakeAnnouncer{}, &recorder{}
-	a := New(Config{NodeName: node, Cache: ca, Client: f.c, Recorder: rec, Announcer: ann, HoldDown: holdDown,
-		Interfaces: func() (map[string]bool, error) { return ifaces, nil }})
+	cfg := Config{NodeName: node, Cache: ca, Client: f.c, Recorder: rec, Announcers: []Announcer{Layer2{Backend: ann}},
+		Interfaces: func() (map[string]bool, error) { return ifaces, nil }}
+	if clk != nil {
+		cfg.Clock, cfg.MinSyncInterval = clk, -1
+	}
+	a := New(cfg)
 	a.UseMembers(f.v.member(node))
 	go func() { agentErr <- a.Start(ctx) }()
 	t.Cleanup(func() {
@@ -313,7 +346,7 @@ func TestAgentAnnouncesStatusAndFailsOver(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ann4, rec4 := f.startAgent(t, ctx, "n4", nil)
-	ann3, rec3, a3 := f.startAgentWith(t, ctx, "n3", nil, 0)
+	ann3, rec3, a3 := f.startAgentWith(t, ctx, "n3", nil, nil)
 	f.service(t, "web", "203.0.113.10")
 
 	waitFor(t, "n4 announces", func() (bool, string) {
@@ -328,7 +361,7 @@ func TestAgentAnnouncesStatusAndFailsOver(t *testing.T) {
 			meta.IsStatusConditionTrue(s.Conditions, v1beta1.ConditionAnnounced), fmt.Sprintf("%+v", f.statuses(t))
 	})
 	waitFor(t, "announce event by n4", func() (bool, string) {
-		return rec4.find("default/web", EventAnnouncerChanged, "node n4 announces 203.0.113.10"), rec4.all()
+		return rec4.find("default/web", report.EventAnnouncerChanged, "node n4 announces 203.0.113.10"), rec4.all()
 	})
 
 	// n3 names its predecessor from its own last election or, if it never ran one with
@@ -358,7 +391,7 @@ func TestAgentAnnouncesStatusAndFailsOver(t *testing.T) {
 		return ok && slices.Equal(s.IPs, []string{"203.0.113.10"}), fmt.Sprintf("%+v", f.statuses(t))
 	})
 	waitFor(t, "event by n3", func() (bool, string) {
-		return rec3.find(EventAnnouncerChanged, "node n3 announces 203.0.113.10", "previously: n4"), rec3.all()
+		return rec3.find(report.EventAnnouncerChanged, "node n3 announces 203.0.113.10", "previously: n4"), rec3.all()
 	})
 
 	// The partition heals: n3 withdraws; n4, which sees members come back, sends a
@@ -402,7 +435,7 @@ func TestAgentMissingInterfaceKeepsOtherIPs(t *testing.T) {
 		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
 	})
 	waitFor(t, "events on the advertisement and the Service", func() (bool, string) {
-		return rec.find("/v6-eth7", EventInterfaceMissing, `"eth7"`) && rec.find("default/dual", EventNoInterface), rec.all()
+		return rec.find("/v6-eth7", report.EventInterfaceMissing, `"eth7"`) && rec.find("default/dual", report.EventNoInterface), rec.all()
 	})
 	waitFor(t, "status condition", func() (bool, string) {
 		s, ok := f.statuses(t)["dual@n4"]
@@ -411,7 +444,7 @@ func TestAgentMissingInterfaceKeepsOtherIPs(t *testing.T) {
 			slices.Equal(s.IPs, []string{"203.0.113.10"}), fmt.Sprintf("%+v", s)
 	})
 	var st v1beta1.ServiceL2Status
-	err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: StatusName("dual", "n4")}, &st)
+	err := f.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: report.StatusName("dual", "n4")}, &st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +465,8 @@ func TestAgentDuplicateOwnerTieBreak(t *testing.T) {
 	defer cancel()
 	mac4 := f.v.n4MAC(members.StateDead)
 	f.v.set([]string{"n3"}, "n1", "n2", "n3") // n3 does not see n4: n3 wins 203.0.113.10
-	ann, rec, a := f.startAgentWith(t, ctx, "n3", nil, 2*time.Second)
+	clk := clocktesting.NewFakeClock(time.Now())
+	ann, rec, a := f.startAgentWith(t, ctx, "n3", nil, clk)
 	f.service(t, "web", "203.0.113.10")
 	ip := netip.MustParseAddr("203.0.113.10")
 	waitFor(t, "n3 announces", func() (bool, string) { return slices.Equal(ann.ips(), []string{ip.String()}), fmt.Sprint(ann.ips()) })
@@ -451,18 +485,24 @@ func TestAgentDuplicateOwnerTieBreak(t *testing.T) {
 		t.Fatalf("IP dropped after defending: %v", ann.ips())
 	}
 	waitFor(t, "duplicate event", func() (bool, string) {
-		return rec.find(EventDuplicateOwner, "02:00:00:00:00:99", "n3 defends"), rec.all()
+		return rec.find(report.EventDuplicateOwner, "02:00:00:00:00:99", "n3 defends"), rec.all()
 	})
 
 	// n4's MAC claims it (n4 ranks first for this IP): yield, then take it back after the
-	// hold-down, since n3 still does not see n4. (The second conflict comes more than 1 s
+	// hold-down (10 s), since n3 still does not see n4. (The second conflict comes a second
 	// after the first: decisions are rate-limited per IP.)
-	time.Sleep(1100 * time.Millisecond)
+	clk.Step(time.Second)
 	a.OnConflict(layer2.Conflict{IP: ip, Interface: "eth0", Ours: net.HardwareAddr{2, 0, 0, 0, 0, 3}, Theirs: mac4})
 	waitFor(t, "yielded", func() (bool, string) { return len(ann.ips()) == 0, fmt.Sprint(ann.ips()) })
 	waitFor(t, "yield event naming n4", func() (bool, string) {
-		return rec.find(EventDuplicateOwner, "and by n4 (02:00:00:00:00:04)", "n3 yields"), rec.all()
+		return rec.find(report.EventDuplicateOwner, "and by n4 (02:00:00:00:00:04)", "n3 yields"), rec.all()
 	})
+	clk.Step(9 * time.Second)
+	settle(t, a)
+	if len(ann.ips()) != 0 {
+		t.Fatalf("took the IP back before the hold-down ended: %v", ann.ips())
+	}
+	clk.Step(time.Second)
 	waitFor(t, "back after the hold-down", func() (bool, string) {
 		return slices.Equal(ann.ips(), []string{ip.String()}), fmt.Sprint(ann.ips())
 	})
@@ -478,7 +518,8 @@ func TestAgentReclaimsIPAnotherNodeReleased(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f.v.set([]string{"n4"}, "n2", "n3") // n4 does not see n1
-	ann, _, a := f.startAgentWith(t, ctx, "n4", nil, 0)
+	clk := clocktesting.NewFakeClock(time.Now())
+	ann, _, a := f.startAgentWith(t, ctx, "n4", nil, clk)
 	f.service(t, "web", "203.0.113.10")
 	waitFor(t, "n4 announces", func() (bool, string) {
 		return slices.Equal(ann.ips(), []string{"203.0.113.10"}), fmt.Sprint(ann.ips())
@@ -513,13 +554,21 @@ func TestAgentReclaimsIPAnotherNodeReleased(t *testing.T) {
 	}
 	seenByN4(other, true)
 	// Nothing is due: a wrong reclaim would come ReclaimDelay (250 ms) after the sync.
-	time.Sleep(750 * time.Millisecond)
+	settle(t, a)
+	clk.Step(time.Second)
+	settle(t, a)
 	if c := calls()[before:]; len(c) != 0 {
 		t.Fatalf("re-announced after releases that do not count: %v", c)
 	}
 	if err := f.c.Delete(ctx, ours); err != nil {
 		t.Fatal(err)
 	}
+	seenByN4(ours, true)
+	settle(t, a)
+	if c := calls()[before:]; len(c) != 0 {
+		t.Fatalf("re-announced before the reclaim delay: %v", c)
+	}
+	clk.Step(250 * time.Millisecond)
 	waitFor(t, "n4 re-announces 203.0.113.10 alone", func() (bool, string) {
 		c := calls()[before:]
 		return slices.Equal(c, []string{"[203.0.113.10]"}), fmt.Sprint(c)
@@ -547,7 +596,7 @@ func TestAgentReassertsIPItKeepsAfterAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	// n4 ranks first for 203.0.113.10 but is excluded, so n3 is elected.
-	ann, rec, a := f.startAgentWith(t, ctx, "n3", nil, 0)
+	ann, rec, a := f.startAgentWith(t, ctx, "n3", nil, nil)
 	f.service(t, "web", "203.0.113.10")
 	ip := netip.MustParseAddr("203.0.113.10")
 	waitFor(t, "n3 announces", func() (bool, string) { return slices.Equal(ann.ips(), []string{ip.String()}), fmt.Sprint(ann.ips()) })
@@ -575,7 +624,7 @@ func TestAgentReassertsIPItKeepsAfterAConflict(t *testing.T) {
 	if !slices.Equal(ann.ips(), []string{ip.String()}) {
 		t.Errorf("n3 dropped the IP: %v", ann.ips())
 	}
-	waitFor(t, "yield event", func() (bool, string) { return rec.find(EventDuplicateOwner, "n3 yields"), rec.all() })
+	waitFor(t, "yield event", func() (bool, string) { return rec.find(report.EventDuplicateOwner, "n3 yields"), rec.all() })
 }
 
 // The status of a dead node is collected once per death: after the node came back (even
@@ -616,7 +665,7 @@ func TestAgentCollectsDeadNodesStatusSplitAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f.v.set([]string{"n3"}, "n1", "n2") // n3 does not see n4
-	ann, _, a := f.startAgentWith(t, ctx, "n3", nil, 0)
+	ann, _, a := f.startAgentWith(t, ctx, "n3", nil, nil)
 	// Only the v4 pool has an L2Advertisement: n3 announces 203.0.113.10, not the IPv6.
 	f.service(t, "web", "203.0.113.10", "2001:db8:100::10")
 	waitFor(t, "n3 announces the IPv4", func() (bool, string) {
@@ -628,8 +677,8 @@ func TestAgentCollectsDeadNodesStatusSplitAcrossNodes(t *testing.T) {
 		err := a.cfg.Cache.Get(ctx, client.ObjectKeyFromObject(dead), &got)
 		return err == nil && len(got.Status.IPs) == 2, fmt.Sprint(err)
 	})
-	// Nobody announces the IPv6 yet: n4's status stays (a few syncs' time).
-	time.Sleep(500 * time.Millisecond)
+	// Nobody announces the IPv6 yet: n4's status stays.
+	settle(t, a)
 	if err := f.c.Get(ctx, client.ObjectKeyFromObject(dead), &v1beta1.ServiceL2Status{}); err != nil {
 		t.Fatalf("n4's status went while its IPv6 was announced by nobody: %v", err)
 	}
@@ -670,7 +719,7 @@ func TestAgentSkipsStatusInTerminatingNamespace(t *testing.T) {
 		err := f.c.Get(ctx, client.ObjectKey{Name: "gone"}, &got)
 		return err == nil && got.Status.Phase == corev1.NamespaceTerminating, fmt.Sprint(got.Status.Phase, err)
 	})
-	ann, _, a := f.startAgentWith(t, ctx, "n4", nil, 0)
+	ann, _, a := f.startAgentWith(t, ctx, "n4", nil, nil)
 	f.service(t, "web", "203.0.113.10")
 	waitFor(t, "status of web", func() (bool, string) {
 		_, ok := f.statuses(t)["web@n4"]

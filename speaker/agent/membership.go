@@ -91,7 +91,7 @@ func (r *MembershipRunnable) Start(ctx context.Context) error {
 	m, err := members.Start(ctx, members.Config{
 		Logger: log, Registerer: r.cfg.Registerer, NodeName: r.cfg.NodeName,
 		BindAddr: r.cfg.BindAddr, BindPort: r.cfg.Port, AdvertiseAddr: advertise, Key: key,
-		Meta: EncodeMACs(macs), Peers: r.peers, Timing: r.cfg.Timing,
+		MACs: macs, Peers: r.peers, Timing: r.cfg.Timing,
 	})
 	if err != nil {
 		log.Error("memberlist unusable: staying in degraded mode (Node readiness)", "err", err)

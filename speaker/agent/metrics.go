@@ -9,6 +9,8 @@ type metrics struct {
 	degraded  prometheus.Gauge
 	elected   prometheus.Gauge
 	reclaims  *prometheus.CounterVec
+
+	announceErrors *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,9 +40,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "loadstone_speaker_l2_reannounce_rounds_total",
 			Help: "Gratuitous rounds for IPs this node already owned, by reason (arrival: a member (re)appeared; released: another node's status stopped listing an owned IP).",
 		}, []string{"reason"}),
+		announceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loadstone_speaker_announce_errors_total",
+			Help: "Errors reported by announcers when applying the decided state, by announcer.",
+		}, []string{"announcer"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.syncs, m.conflicts, m.problems, m.degraded, m.elected, m.reclaims)
+		reg.MustRegister(m.syncs, m.conflicts, m.problems, m.degraded, m.elected, m.reclaims, m.announceErrors)
 	}
 	return m
 }

@@ -72,8 +72,9 @@ type Config struct {
 	AdvertiseAddr string
 	// Key encrypts gossip: 16, 24 or 32 bytes. Nil disables encryption (tests only).
 	Key []byte
-	// Meta is published with this member (at most 512 bytes).
-	Meta []byte
+	// MACs are this node's link-layer addresses, published in the member metadata (at most
+	// 80): a duplicate-owner report names the other node by its MAC.
+	MACs []net.HardwareAddr
 	// Peers returns the addresses ("host" or "host:port") of other speakers.
 	Peers func(context.Context) ([]string, error)
 	// Timing; zero value means FastTiming().
@@ -94,9 +95,10 @@ const (
 
 // Member is one speaker.
 type Member struct {
-	Name  string
-	Addr  string
-	Meta  []byte
+	Name string
+	Addr string
+	// MACs are the link-layer addresses the member publishes.
+	MACs  []net.HardwareAddr
 	State State
 }
 
@@ -164,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Members, error) {
 	mc.DeadNodeReclaimTime = time.Second
 	mc.SecretKey = cfg.Key
 	mc.Events = eventDelegate{m}
-	m.meta = &metaDelegate{meta: cfg.Meta}
+	m.meta = &metaDelegate{meta: encodeMACs(cfg.MACs)}
 	mc.Delegate = m.meta
 	mc.Logger = log.New(&slogWriter{log: m.log, quiet: m.isStopped}, "", 0)
 	ml, err := memberlist.Create(mc)
@@ -379,7 +381,7 @@ func (m *Members) event(n *memberlist.Node, s State) {
 	if prev, seen := m.states[name]; s == StateAlive && name != m.cfg.NodeName && (!seen || prev.State != StateAlive) {
 		m.arrivals++
 	}
-	m.states[name] = Member{Name: name, Addr: n.Address(), Meta: userMeta(n.Meta), State: s}
+	m.states[name] = Member{Name: name, Addr: n.Address(), MACs: decodeMACs(userMeta(n.Meta)), State: s}
 	stopped := m.stopped
 	if s == StateAlive && name != m.cfg.NodeName {
 		m.everPeer = true
@@ -429,7 +431,7 @@ func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
 }
 
 // metaDelegate publishes the member metadata: one flags byte (bit 0: leaving) followed
-// by Config.Meta.
+// by the MAC list (meta.go).
 type metaDelegate struct {
 	mu      sync.Mutex
 	meta    []byte

@@ -53,7 +53,7 @@ func start(t *testing.T, b *book, name string, key []byte, reg prometheus.Regist
 		BindAddr:      "127.0.0.1",
 		AdvertiseAddr: "127.0.0.1",
 		Key:           key,
-		Meta:          []byte("meta-" + name),
+		MACs:          []net.HardwareAddr{testMAC(name)},
 		Peers:         b.peers,
 		Timing:        timing,
 	})
@@ -97,10 +97,15 @@ func cluster(t *testing.T) (*book, []*Members) {
 	return b, ms
 }
 
+// testMAC is a locally administered MAC derived from a member's name.
+func testMAC(name string) net.HardwareAddr {
+	return net.HardwareAddr{0x02, 0, 0, 0, 0, name[len(name)-1]}
+}
+
 func TestJoinThroughDiscovery(t *testing.T) {
 	_, ms := cluster(t)
 	all := ms[0].All()
-	if got := all["n2"]; got.State != StateAlive || !bytes.Equal(got.Meta, []byte("meta-n2")) {
+	if got := all["n2"]; got.State != StateAlive || len(got.MACs) != 1 || got.MACs[0].String() != testMAC("n2").String() {
 		t.Errorf("n1's view of n2: %+v", got)
 	}
 }

@@ -1,0 +1,208 @@
+package observe
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/loadstone-lb/loadstone/api/model"
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/speaker/announce"
+	"github.com/loadstone-lb/loadstone/speaker/members"
+)
+
+// Lists are the informer cache's lists.
+type Lists struct {
+	Pools            []v1beta1.IPAddressPool
+	L2Advertisements []v1beta1.L2Advertisement
+	Services         []corev1.Service
+	EndpointSlices   []discoveryv1.EndpointSlice
+	Nodes            []corev1.Node
+	Namespaces       []corev1.Namespace
+	Statuses         []v1beta1.ServiceL2Status
+}
+
+// Membership is one reading of the membership view.
+type Membership struct {
+	// Degraded: memberlist is not usable; Node readiness stands in for liveness.
+	Degraded bool
+	// Alive are the live members (ignored when Degraded).
+	Alive map[string]bool
+	// Members are all members known, with their published MACs.
+	Members map[string]members.Member
+	// Arrivals is the membership's arrival count (members.Members.Arrivals), read before
+	// the lists, so every arrival it counts is in Alive.
+	Arrivals uint64
+}
+
+// Input is everything Build needs.
+type Input struct {
+	Self string
+	Lists
+	Membership
+	// Interfaces present on this node; nil skips the check (listing them failed).
+	Interfaces map[string]bool
+	// Previous is the last good configuration (model.Build keeps it for broken objects).
+	Previous *model.Config
+}
+
+// Service is a LoadBalancer Service of ours with at least one LB IP.
+type Service struct {
+	announce.Service
+	UID types.UID
+	// ReadyEndpoints counts the ready endpoints per node (for weighted announcements).
+	ReadyEndpoints map[string]int
+}
+
+// Snapshot is the decide step's whole input. Nothing in it is shared with the caller's
+// lists except the ServiceL2Status objects, which must not be modified.
+type Snapshot struct {
+	Self   string
+	Config *model.Config
+	// ConfigProblems are model.Build's findings (the controller reports them).
+	ConfigProblems []model.Problem
+	// Services by key, and Keys in order.
+	Services map[types.NamespacedName]Service
+	Keys     []types.NamespacedName
+	Nodes    []announce.Node
+	Membership
+	Interfaces map[string]bool
+	// Terminating namespaces accept no new objects.
+	Terminating map[string]bool
+	// Advertisements maps L2Advertisement names to UIDs (Events regard them).
+	Advertisements map[string]types.UID
+	// Statuses are the published ServiceL2Status objects of every node.
+	Statuses []v1beta1.ServiceL2Status
+	// MACOwners maps a MAC (its String form) to the member publishing it.
+	MACOwners map[string]string
+}
+
+// Build turns the lists and readings into a Snapshot.
+func Build(in Input) Snapshot {
+	cfg, problems := model.Build(model.Snapshot{Pools: in.Pools, L2Advertisements: in.L2Advertisements, Previous: in.Previous})
+	s := Snapshot{
+		Self: in.Self, Config: cfg, ConfigProblems: problems,
+		Services: map[types.NamespacedName]Service{}, Interfaces: in.Interfaces,
+		Terminating: map[string]bool{}, Advertisements: map[string]types.UID{},
+		Statuses: in.Statuses, MACOwners: map[string]string{},
+	}
+	s.Membership = in.Membership
+	if s.Degraded || s.Alive == nil {
+		s.Alive = map[string]bool{}
+	}
+	for name, m := range in.Members {
+		for _, mac := range m.MACs {
+			if cur, ok := s.MACOwners[mac.String()]; !ok || name < cur {
+				s.MACOwners[mac.String()] = name
+			}
+		}
+	}
+	for _, n := range in.Nodes {
+		s.Nodes = append(s.Nodes, announce.Node{Name: n.Name, Labels: n.Labels, Ready: nodeReady(&n)})
+	}
+	slices.SortFunc(s.Nodes, func(a, b announce.Node) int { return strings.Compare(a.Name, b.Name) })
+	for _, ns := range in.Namespaces {
+		if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
+			s.Terminating[ns.Name] = true
+		}
+	}
+	for _, ad := range in.L2Advertisements {
+		s.Advertisements[ad.Name] = ad.UID
+	}
+	eps := map[types.NamespacedName][]*discoveryv1.EndpointSlice{}
+	for i := range in.EndpointSlices {
+		es := &in.EndpointSlices[i]
+		name := es.Labels[discoveryv1.LabelServiceName]
+		if name == "" {
+			continue
+		}
+		k := types.NamespacedName{Namespace: es.Namespace, Name: name}
+		eps[k] = append(eps[k], es)
+	}
+	for i := range in.Services {
+		svc, ok := service(&in.Services[i], eps)
+		if ok {
+			s.Services[svc.Key] = svc
+			s.Keys = append(s.Keys, svc.Key)
+		}
+	}
+	slices.SortFunc(s.Keys, func(a, b types.NamespacedName) int { return strings.Compare(a.String(), b.String()) })
+	return s
+}
+
+// service converts a Service of ours with LB IPs; ok is false for any other Service.
+func service(s *corev1.Service, eps map[types.NamespacedName][]*discoveryv1.EndpointSlice) (Service, bool) {
+	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return Service{}, false
+	}
+	if c := s.Spec.LoadBalancerClass; c != nil && *c != v1beta1.LoadBalancerClass {
+		return Service{}, false
+	}
+	k := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
+	out := Service{UID: s.UID, ReadyEndpoints: map[string]int{}, Service: announce.Service{
+		Key: k, Pool: s.Annotations[v1beta1.AnnotationAllocatedFromPool],
+		LocalTraffic: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+		ReadyNodes:   map[string]bool{},
+	}}
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if ip, err := netip.ParseAddr(ing.IP); err == nil && !slices.Contains(out.IPs, ip.Unmap()) {
+			out.IPs = append(out.IPs, ip.Unmap())
+		}
+	}
+	if len(out.IPs) == 0 {
+		return Service{}, false
+	}
+	for _, es := range eps[k] {
+		for _, e := range es.Endpoints {
+			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+				continue
+			}
+			out.HasReadyEndpoint = true
+			if e.NodeName != nil {
+				out.ReadyNodes[*e.NodeName] = true
+				out.ReadyEndpoints[*e.NodeName]++
+			}
+		}
+	}
+	return out, true
+}
+
+// L2 is the input of announce.Compute, with alive as the live members (the heal policy
+// may keep a member alive a little longer than the membership view does).
+func (s *Snapshot) L2(alive map[string]bool) announce.Snapshot {
+	out := announce.Snapshot{Self: s.Self, Config: s.Config, Nodes: s.Nodes, Alive: alive,
+		Degraded: s.Degraded, Interfaces: s.Interfaces, ExcludeLabel: v1beta1.LabelExcludeFromLB}
+	for _, k := range s.Keys {
+		out.Services = append(out.Services, s.Services[k].Service)
+	}
+	return out
+}
+
+// Publishers returns, for a Service, the nodes whose ServiceL2Status lists ip.
+func (s *Snapshot) Publishers(k types.NamespacedName, ip netip.Addr) []string {
+	var out []string
+	for i := range s.Statuses {
+		st := &s.Statuses[i]
+		if st.Namespace != k.Namespace || st.Labels[v1beta1.LabelStatusService] != k.Name {
+			continue
+		}
+		if slices.Contains(st.Status.IPs, ip.String()) {
+			out = append(out, st.Labels[v1beta1.LabelStatusNode])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
