@@ -348,9 +348,12 @@ func TestKernelPeerLearnsOurMAC(t *testing.T) {
 				return ok && n.HardwareAddr.String() == p.nodeMAC.String(), fmt.Sprintf("%+v", n)
 			})
 			f := family(fam.owned.Is6())
-			if v := value(a.m.replies.WithLabelValues(f)); v < 1 {
-				t.Errorf("replies_sent = %v, want >= 1", v)
-			}
+			// The counter moves after the send returns, which may be after the peer acted on
+			// the reply.
+			p.waitFor(t, "replies_sent counted", func() (bool, string) {
+				v := value(a.m.replies.WithLabelValues(f))
+				return v >= 1, fmt.Sprint(v)
+			})
 			if v := value(a.m.owned.WithLabelValues(f)); v != 1 {
 				t.Errorf("owned_ips = %v, want 1", v)
 			}
@@ -374,9 +377,12 @@ func TestKernelGratuitousUpdatesExistingEntry(t *testing.T) {
 				n, _ := p.neigh(t, fam.garpIP)
 				return n.HardwareAddr.String() == p.nodeMAC.String(), fmt.Sprintf("%+v", n)
 			})
-			if v := value(a.m.gratuitous.WithLabelValues(family(fam.garpIP.Is6()))); v < 1 {
-				t.Errorf("gratuitous_sent = %v", v)
-			}
+			// The counter moves after the send returns, which may be after the peer acted on
+			// the message.
+			p.waitFor(t, "gratuitous_sent counted", func() (bool, string) {
+				v := value(a.m.gratuitous.WithLabelValues(family(fam.garpIP.Is6())))
+				return v >= 1, fmt.Sprint(v)
+			})
 		})
 	}
 }
@@ -508,6 +514,11 @@ func TestKernelGratuitousBurstFollowsClock(t *testing.T) {
 	clk.Step(500 * time.Millisecond)
 	a.Reannounce()
 	g.expect(t, "t=2.5s, re-announced (no fifth for B)", ipA, ipB)
+	// Every send is counted once it returns (possibly after the peer read it).
+	p.waitFor(t, "10 gratuitous messages counted", func() (bool, string) {
+		v := value(a.m.gratuitous.WithLabelValues("ipv4"))
+		return v >= 10, fmt.Sprint(v)
+	})
 	if v := value(a.m.gratuitous.WithLabelValues("ipv4")); v != 10 {
 		t.Errorf("gratuitous_sent = %v, want 10", v)
 	}
