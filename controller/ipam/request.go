@@ -135,7 +135,7 @@ func ParseService(svc *corev1.Service, nsLabels map[string]string) (Request, err
 	if list == "" {
 		return r, nil
 	}
-	seen := map[Family]bool{}
+	seen := map[Family]netip.Addr{}
 	for _, s := range strings.Split(list, ",") {
 		s = strings.TrimSpace(s)
 		a, err := netip.ParseAddr(s)
@@ -144,10 +144,10 @@ func ParseService(svc *corev1.Service, nsLabels map[string]string) (Request, err
 		}
 		a = a.Unmap()
 		f := familyOf(a)
-		if seen[f] {
-			return r, errorf(ReasonInvalidRequest, "%s: more than one %s address", src, f)
+		if prev, ok := seen[f]; ok {
+			return r, errorf(ReasonInvalidRequest, "%s: more than one %s address (%s and %s)", src, f, prev, a)
 		}
-		seen[f] = true
+		seen[f] = a
 		if !slices.Contains(r.wanted(), f) {
 			return r, errorf(ReasonInvalidRequest, "%s: %s is %s but the Service's families are %v", src, a, f, r.wanted())
 		}
