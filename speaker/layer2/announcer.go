@@ -421,11 +421,13 @@ func (r *responder) setOwned(want map[netip.Addr]bool) map[netip.Addr]bool {
 			r.leave(ip)
 		}
 	}
+	var gained []netip.Addr
 	for ip := range next {
 		if !prev[ip] {
-			r.burst(ip)
+			gained = append(gained, ip)
 		}
 	}
+	r.burst(gained...)
 	return next
 }
 
@@ -452,16 +454,16 @@ func (r *responder) leave(ip netip.Addr) {
 func (r *responder) reannounce(ips []netip.Addr) {
 	owned := *r.owned.Load()
 	if len(ips) == 0 {
-		for ip := range owned {
-			r.burst(ip)
-		}
+		r.burst(slices.Collect(maps.Keys(owned))...)
 		return
 	}
+	var start []netip.Addr
 	for _, ip := range ips {
 		if owned[ip.Unmap()] {
-			r.burst(ip.Unmap())
+			start = append(start, ip.Unmap())
 		}
 	}
+	r.burst(start...)
 }
 
 // stopBurst ends the gratuitous burst of ip, if one runs. No message of it is sent after
@@ -472,11 +474,18 @@ func (r *responder) stopBurst(ip netip.Addr) {
 	delete(r.bursts, ip)
 }
 
-// burst (re)starts the gratuitous burst of ip: Config.GratuitousCount messages, the first
-// at once, then one every Config.GratuitousInterval on Config.Clock.
-func (r *responder) burst(ip netip.Addr) {
+// burst (re)starts the gratuitous bursts of ips: Config.GratuitousCount messages each, the
+// first at once, then one every Config.GratuitousInterval on Config.Clock. Bursts started
+// together send their messages in the same rounds.
+func (r *responder) burst(ips ...netip.Addr) {
+	if len(ips) == 0 {
+		return
+	}
 	r.burstMu.Lock()
-	r.bursts[ip] = &burstState{left: r.a.cfg.GratuitousCount, next: r.a.cfg.Clock.Now()}
+	now := r.a.cfg.Clock.Now()
+	for _, ip := range ips {
+		r.bursts[ip] = &burstState{left: r.a.cfg.GratuitousCount, next: now}
+	}
 	r.burstMu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
