@@ -1,0 +1,84 @@
+package observe_test
+
+import (
+	"net"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/speaker/members"
+	"github.com/loadstone-lb/loadstone/speaker/observe"
+	"github.com/loadstone-lb/loadstone/speaker/observe/observetest"
+)
+
+func TestBuildServices(t *testing.T) {
+	c := observetest.New().Service("default", "web", "n1", observetest.IP4)
+	// Not ours: another class, not a LoadBalancer, no IP yet.
+	other := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "other"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: ptr.To("example.com/lb")},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "203.0.113.20"}}}}}
+	cip := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cip"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}}
+	pending := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pending"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
+	c.Lists.Services = append(c.Lists.Services, other, cip, pending)
+	// A second slice for web: one ready endpoint on n2, one not ready on n3, an IPv4-mapped
+	// duplicate of the LB IP in the status.
+	c.Lists.Services[0].Status.LoadBalancer.Ingress = append(c.Lists.Services[0].Status.LoadBalancer.Ingress,
+		corev1.LoadBalancerIngress{IP: "::ffff:203.0.113.10"})
+	c.Lists.EndpointSlices = append(c.Lists.EndpointSlices, discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-2", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		Endpoints: []discoveryv1.Endpoint{
+			{NodeName: ptr.To("n2"), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+			{NodeName: ptr.To("n2")}, // readiness unknown counts as ready
+			{NodeName: ptr.To("n3"), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}},
+		}})
+	s := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
+	web := types.NamespacedName{Namespace: "default", Name: "web"}
+	if diff := cmp.Diff([]types.NamespacedName{web}, s.Keys); diff != "" {
+		t.Fatalf("keys (-want +got):\n%s", diff)
+	}
+	got := s.Services[web]
+	if diff := cmp.Diff(map[string]int{"n1": 1, "n2": 2}, got.ReadyEndpoints); diff != "" {
+		t.Errorf("ready endpoints (-want +got):\n%s", diff)
+	}
+	if len(got.IPs) != 1 || got.IPs[0] != observetest.IP4 || !got.HasReadyEndpoint || got.UID != "uid-default-web" {
+		t.Errorf("service %+v", got)
+	}
+	if l2 := s.L2(s.Alive); len(l2.Services) != 1 || l2.Self != "n1" || l2.ExcludeLabel != v1beta1.LabelExcludeFromLB {
+		t.Errorf("L2 input %+v", l2)
+	}
+}
+
+func TestBuildMembershipAndCluster(t *testing.T) {
+	c := observetest.New().Terminating("gone").Publish("n2", "default", "web", observetest.IP4)
+	s := c.Snapshot("n1", observetest.View{Alive: []string{"n1", "n2"}, Arrivals: 7})
+	if !s.Alive["n2"] || s.Alive["n3"] || s.Arrivals != 7 || s.Degraded {
+		t.Errorf("membership %+v", s.Membership)
+	}
+	if s.MACOwners[observetest.MAC("n3").String()] != "n3" {
+		t.Errorf("MAC owners %v", s.MACOwners)
+	}
+	if !s.Terminating["gone"] || len(s.Terminating) != 1 {
+		t.Errorf("terminating %v", s.Terminating)
+	}
+	if s.Advertisements["v4"] != "uid-ad-v4" {
+		t.Errorf("advertisements %v", s.Advertisements)
+	}
+	if got := s.Publishers(types.NamespacedName{Namespace: "default", Name: "web"}, observetest.IP4); len(got) != 1 || got[0] != "n2" {
+		t.Errorf("publishers %v", got)
+	}
+	if s.Config == nil || len(s.Config.Pools) != 2 || len(s.Nodes) != 4 || !s.Nodes[0].Ready {
+		t.Errorf("config %+v nodes %+v", s.Config, s.Nodes)
+	}
+	// Degraded: no alive set, whatever the reading held.
+	d := observe.Build(observe.Input{Self: "n1", Membership: observe.Membership{Degraded: true, Alive: map[string]bool{"n2": true},
+		Members: map[string]members.Member{"n2": {MACs: []net.HardwareAddr{observetest.MAC("n2")}}}}})
+	if len(d.Alive) != 0 || !d.Degraded {
+		t.Errorf("degraded alive %v", d.Alive)
+	}
+}
