@@ -42,6 +42,20 @@ test: deps k8s-binaries ## Install what is missing, then run unit, envtest, kern
 test-short: ## Unit tests only (no API server, no kernel, no lab).
 	$(GO) test -short $(UNIT_PKGS)
 
+FUZZTIME ?= 30s
+
+# go test takes one -fuzz target per run: list them all (with -short, so that no TestMain
+# brings a lab up), then fuzz each for FUZZTIME.
+.PHONY: fuzz
+fuzz: ## Run every fuzz target in the module for FUZZTIME each (default 30s).
+	@set -eo pipefail; \
+	targets=$$($(GO) test -short -list '^Fuzz' ./... | awk '/^Fuzz/ { n[++c] = $$1; next } /^ok / { for (i = 1; i <= c; i++) print $$2 "," n[i]; c = 0 }'); \
+	[ -n "$$targets" ] || { echo "make fuzz: no fuzz targets found"; exit 1; }; \
+	for t in $$targets; do \
+		echo "fuzz: $${t#*,} in $${t%,*} for $(FUZZTIME)"; \
+		$(GO) test -short -run '^$$' -fuzz "^$${t#*,}$$" -fuzztime $(FUZZTIME) "$${t%,*}"; \
+	done
+
 .PHONY: lint
 lint: ## gofmt, go vet and golangci-lint (pinned).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
