@@ -5,7 +5,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN make build
+# VERSION, when given (--build-arg VERSION=v0.1.0), replaces `git describe` in the binaries.
+ARG VERSION
+RUN make build ${VERSION:+VERSION="$VERSION"}
 
 # Minimal, non-root runtime image: static binaries only.
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -24,9 +24,14 @@ deps: ## Install the Debian packages the tests and the lab use (only what is mis
 k8s-binaries: ## Build etcd and the Kubernetes binaries from source (cached; ~10 min the first time).
 	@hack/k8s-binaries.sh >/dev/null
 
+# Version and commit stamped into the binaries (logged at start, printed by --version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LOGGING_PKG := github.com/loadstone-lb/loadstone/internal/logging
+
 .PHONY: build
 build: ## Build static controller and speaker binaries into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ ./controller ./speaker
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X $(LOGGING_PKG).version=$(VERSION) -X $(LOGGING_PKG).commit=$(COMMIT)" -o $(BIN)/ ./controller ./speaker
 
 .PHONY: generate
 generate: ## Regenerate deepcopy code, CRD manifests and the chart's CRDs (controller-gen, pinned).

@@ -21,11 +21,13 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/controller/app"
+	"github.com/loadstone-lb/loadstone/internal/logging"
 )
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "loadstone-controller:", err)
+		// A JSON record once logging is set up (slog's default), a text line before.
+		slog.Error("loadstone-controller stopped", "err", err)
 		os.Exit(1)
 	}
 }
@@ -45,18 +47,19 @@ func run() error {
 		qps          = fs.Float64("kube-api-qps", 300, "API requests per second the controller may send (one status patch and one Event per allocation)")
 		burst        = fs.Int("kube-api-burst", 600, "API request burst")
 		pprof        = fs.Bool("enable-pprof", false, "serve Go profiles under /debug/pprof/ on the metrics address")
-		verbose      = fs.Bool("v", false, "debug logs")
+		logFlags     = logging.AddFlags(fs)
 	)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+	build := logging.ReadBuild()
+	if logFlags.Version {
+		fmt.Println("loadstone-controller", build)
+		return nil
 	}
-	log := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctrl.SetLogger(log)
+	slogger := logging.Setup(logging.Config{Level: logFlags.Level})
+	slogger.Info("starting loadstone-controller", build.LogAttrs()...)
+	log := logr.FromSlogHandler(slogger.Handler())
 
 	cfg, err := restConfig(*kubeconfig)
 	if err != nil {
