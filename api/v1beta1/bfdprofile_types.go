@@ -40,7 +40,9 @@ type BFDProfileSpec struct {
 	MinimumTTL *int32 `json:"minimumTtl,omitempty"`
 }
 
-// BFDProfile is a set of BFD session parameters that BGPPeers refer to by name.
+// BFDProfile is a set of BFD session parameters that BGPPeers refer to by name. BFD (like
+// BGP) is not implemented yet: the controller checks that the BGPPeers' references resolve,
+// but no BFD session runs.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=bfd,categories=loadstone
 // +kubebuilder:printcolumn:name="Receive (ms)",type=integer,JSONPath=`.spec.receiveInterval`

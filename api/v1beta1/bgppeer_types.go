@@ -124,14 +124,17 @@ type SecretKeyReference struct {
 
 // BGPPeerStatus is the observed state of a BGPPeer, written by the controller.
 type BGPPeerStatus struct {
-	// Conditions: Valid (see ConditionValid).
+	// Conditions: Valid (see ConditionValid), and Programmed, False with reason
+	// NotImplemented while BGP is not implemented (the object is accepted, nothing acts on it).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// BGPPeer is a BGP router that the selected nodes peer with.
+// BGPPeer is a BGP router that the selected nodes are to peer with. BGP is not implemented
+// yet: the controller checks BGPPeers (condition Valid) but no node opens a session; until
+// it does, condition Programmed is False with reason NotImplemented.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=peer,categories=loadstone
 // +kubebuilder:subresource:status
@@ -141,6 +144,7 @@ type BGPPeerStatus struct {
 // +kubebuilder:printcolumn:name="My ASN",type=integer,JSONPath=`.spec.myASN`
 // +kubebuilder:printcolumn:name="BFD Profile",type=string,JSONPath=`.spec.bfdProfile`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`
 // +kubebuilder:printcolumn:name="Hold Time",type=string,JSONPath=`.spec.holdTime`,priority=1
 // +kubebuilder:printcolumn:name="Node Selectors",type=string,JSONPath=`.spec.nodeSelectors`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -5,7 +5,10 @@ const (
 	// ConditionValid is True when the object passed every check, including the cross-object
 	// ones of package api/model, and its current spec is in force. When it is False the
 	// message says what is wrong, and the last good version of the object (if there was one)
-	// stays in force.
+	// stays in force. "In force" means in the configuration the controller and speaker
+	// build; for kinds whose feature is not implemented yet (BGPPeer, BGPAdvertisement,
+	// Community) nothing acts on that configuration, which their condition Programmed=False,
+	// reason NotImplemented, says.
 	ConditionValid = "Valid"
 
 	// ReasonValid is the reason of a True Valid condition.

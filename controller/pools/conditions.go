@@ -26,6 +26,43 @@ type configObject struct {
 	obj  client.Object
 }
 
+// Condition type and reason for configuration that the API accepts but nothing acts on yet.
+const (
+	// ConditionProgrammed is True when the object's configuration is carried out on the
+	// nodes. Until BGP is implemented, every BGPPeer, BGPAdvertisement and Community has
+	// it False with reason ReasonNotImplemented, next to Valid (which says only whether
+	// the object is well-formed and consistent with the others).
+	ConditionProgrammed = "Programmed"
+	// ReasonNotImplemented is the reason of a False Programmed condition on an object
+	// whose feature this version of Loadstone does not implement.
+	ReasonNotImplemented = "NotImplemented"
+)
+
+// notImplemented returns, for a kind whose feature is not implemented, the message of its
+// Programmed=False condition; "" for a kind that is acted on.
+func notImplemented(kind string) string {
+	switch kind {
+	case model.KindBGPPeer, model.KindBGPAdvertisement, model.KindCommunity:
+		return "accepted but not acted on: BGP is not implemented in this version"
+	}
+	return ""
+}
+
+// conditionsOf returns the conditions the controller sets on an object of kind: its
+// Valid condition from the Build and, for a kind that is not acted on, Programmed=False.
+// Valid=True then says "valid" rather than "in force".
+func conditionsOf(kind string, valid metav1.Condition) []metav1.Condition {
+	msg := notImplemented(kind)
+	if msg == "" {
+		return []metav1.Condition{valid}
+	}
+	if valid.Status == metav1.ConditionTrue {
+		valid.Message = "valid; " + msg
+	}
+	return []metav1.Condition{valid, {Type: ConditionProgrammed, Status: metav1.ConditionFalse,
+		Reason: ReasonNotImplemented, Message: msg, ObservedGeneration: valid.ObservedGeneration}}
+}
+
 // configKind describes a configuration kind other than IPAddressPool (whose status also
 // carries usage counts, so flush writes it itself).
 type configKind struct {
@@ -99,17 +136,16 @@ func (r *Reconciler) snapshot(ctx context.Context) (model.Snapshot, []configObje
 	return s, objs, nil
 }
 
-// judge computes every object's Valid condition after a Build, stores the conditions for
-// the status writer and emits one Warning Event per object and distinct problem message.
+// judge computes every object's conditions after a Build, stores them for the status writer and emits one Warning Event per object and distinct problem message.
 func (r *Reconciler) judge(cfg *model.Config, problems []model.Problem, objs []configObject) {
-	conds := make(map[objKey]metav1.Condition, len(objs))
+	conds := make(map[objKey][]metav1.Condition, len(objs))
 	reported := map[objKey]string{}
 	var events []configObject
 	r.mu.Lock()
 	for _, o := range objs {
 		k := objKey{o.kind, o.obj.GetName()}
 		c := model.ValidCondition(cfg, problems, o.kind, k.name, o.obj.GetGeneration())
-		conds[k] = c
+		conds[k] = conditionsOf(o.kind, c)
 		if c.Status == metav1.ConditionTrue {
 			continue
 		}
@@ -126,14 +162,13 @@ func (r *Reconciler) judge(cfg *model.Config, problems []model.Problem, objs []c
 	}
 	r.mu.Unlock()
 	for _, o := range events {
-		c := conds[objKey{o.kind, o.obj.GetName()}]
+		c := conds[objKey{o.kind, o.obj.GetName()}][0]
 		r.opts.Recorder.Eventf(o.obj, nil, corev1.EventTypeWarning, EventInvalidConfiguration, "Validate", "%s", c.Message)
 		r.opts.Log.Info("invalid configuration object", "kind", o.kind, "name", o.obj.GetName(), "reason", c.Reason, "message", c.Message)
 	}
 }
 
-// flushConditions writes the Valid condition of every non-pool object whose status
-// differs from what it should be, with a merge patch of status.conditions.
+// flushConditions writes the conditions of every non-pool object whose status differs from what it should be, with a merge patch of status.conditions.
 func (r *Reconciler) flushConditions(ctx context.Context) error {
 	var firstErr error
 	for _, k := range otherKinds() {
@@ -147,7 +182,7 @@ func (r *Reconciler) flushConditions(ctx context.Context) error {
 		for _, o := range items {
 			key := objKey{k.kind, o.GetName()}
 			r.mu.Lock()
-			cond, hasCond := r.conds[key]
+			conds, hasCond := r.conds[key]
 			written, wasWritten := r.written[key]
 			r.mu.Unlock()
 			if !hasCond {
@@ -155,7 +190,9 @@ func (r *Reconciler) flushConditions(ctx context.Context) error {
 			}
 			have := k.conditions(o)
 			want := slices.Clone(have)
-			meta.SetStatusCondition(&want, cond)
+			for _, c := range conds {
+				meta.SetStatusCondition(&want, c)
+			}
 			if equality.Semantic.DeepEqual(want, have) || (wasWritten && equality.Semantic.DeepEqual(want, written)) {
 				continue
 			}

@@ -1,7 +1,9 @@
 // Package pools turns IPAddressPool objects into the allocator's pool configuration,
 // writes IPAddressPool status, and writes the Valid condition of every other configuration
 // object (L2Advertisement, BGPPeer, BGPAdvertisement, Community; BFDProfile has no status
-// and gets Events only).
+// and gets Events only). BGPPeer, BGPAdvertisement and Community also get
+// Programmed=False, reason NotImplemented: they are accepted but nothing acts on them until
+// BGP is implemented, and Valid=True alone would read as "in force" (conditionsOf).
 //
 // Config (one reconcile key for the whole set): on any spec change of any configuration
 // object (or a label change of a pool), model.Build checks every object (on its own, then
@@ -17,6 +19,6 @@
 // Status: usage and condition changes only raise a flag; a single leader-only writer wakes
 // at most once per interval and writes, with a merge patch (no resourceVersion, so no
 // conflicts), only the pools whose status differs and the status.conditions of the other
-// objects whose Valid condition differs. 10k allocations thus cost a handful of pool
+// objects whose conditions differ. 10k allocations thus cost a handful of pool
 // writes, never one per Service.
 package pools

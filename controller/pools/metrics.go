@@ -40,11 +40,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		conditionWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loadstone_controller_condition_writes_total",
-			Help: "Valid condition writes on configuration objects other than IPAddressPools, per kind.",
+			Help: "Condition writes on configuration objects other than IPAddressPools, per kind.",
 		}, []string{"kind"}),
 		conditionErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loadstone_controller_condition_write_errors_total",
-			Help: "Failed Valid condition writes on configuration objects other than IPAddressPools, per kind.",
+			Help: "Failed condition writes on configuration objects other than IPAddressPools, per kind.",
 		}, []string{"kind"}),
 	}
 	reg.MustRegister(m.total, m.inUse, m.statusWrites, m.statusErrors, m.latency, m.conditionWrites, m.conditionErrors)

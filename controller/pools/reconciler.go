@@ -57,17 +57,17 @@ type Options struct {
 	StatusInterval time.Duration
 }
 
-// Reconciler applies the pool configuration, writes pool status and the Valid condition of
+// Reconciler applies the pool configuration, writes pool status and the conditions of
 // every configuration object.
 type Reconciler struct {
 	opts    Options
 	trigger chan struct{}
 
 	mu       sync.Mutex
-	prev     *model.Config // what the previous Build put in force
-	conds    map[objKey]metav1.Condition
-	problems map[objKey]string // last reported problem per object, for Event deduplication
-	written  map[objKey]any    // last status written per object (pools) or its conditions (others)
+	prev     *model.Config                 // what the previous Build put in force
+	conds    map[objKey][]metav1.Condition // Valid first, then any others (conditionsOf)
+	problems map[objKey]string             // last reported problem per object, for Event deduplication
+	written  map[objKey]any                // last status written per object (pools) or its conditions (others)
 }
 
 // singleton is the one reconcile key of the configuration.
@@ -81,7 +81,7 @@ func New(opts Options) *Reconciler {
 	return &Reconciler{
 		opts:     opts,
 		trigger:  make(chan struct{}, 1),
-		conds:    map[objKey]metav1.Condition{},
+		conds:    map[objKey][]metav1.Condition{},
 		problems: map[objKey]string{},
 		written:  map[objKey]any{},
 	}
@@ -172,7 +172,7 @@ func (r *Reconciler) runStatus(ctx context.Context) error {
 	}
 }
 
-// flush writes the status of every pool and the Valid condition of every other
+// flush writes the status of every pool and the conditions of every other
 // configuration object, where it differs.
 func (r *Reconciler) flush(ctx context.Context) error {
 	var list v1beta1.IPAddressPoolList
@@ -195,7 +195,7 @@ func (r *Reconciler) flush(ctx context.Context) error {
 		p := &list.Items[i]
 		r.mu.Lock()
 		key := objKey{model.KindIPAddressPool, p.Name}
-		cond, hasCond := r.conds[key]
+		conds := r.conds[key]
 		written, wasWritten := r.written[key]
 		r.mu.Unlock()
 		want := v1beta1.IPAddressPoolStatus{Conditions: slices.Clone(p.Status.Conditions)}
@@ -203,8 +203,8 @@ func (r *Reconciler) flush(ctx context.Context) error {
 			want.IPv4Assigned, want.IPv4Available = int64(st.IPv4.InUse), clamp(st.IPv4.Available)
 			want.IPv6Assigned, want.IPv6Available = int64(st.IPv6.InUse), clamp(st.IPv6.Available)
 		}
-		if hasCond {
-			meta.SetStatusCondition(&want.Conditions, cond)
+		for _, c := range conds {
+			meta.SetStatusCondition(&want.Conditions, c)
 		}
 		if equality.Semantic.DeepEqual(want, p.Status) || (wasWritten && equality.Semantic.DeepEqual(want, written)) {
 			continue
