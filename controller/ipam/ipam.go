@@ -350,9 +350,10 @@ func sortedUsers(use *ipUse) []types.NamespacedName {
 }
 
 // Restore records that the Service already holds ips (from its status), before anything
-// is assigned. Addresses that lie in no pool, are excluded, are of a second copy of a
-// family, or are held by an incompatible Service are not claimed; the claimed ones are
-// returned. A Service that already has an allocation is left as it is.
+// is assigned. Addresses that lie in no pool, are of a family the Service does not have
+// or a second copy of one, or are held by an incompatible Service are not claimed; the
+// claimed ones are returned. An address avoidBuggyIPs excludes is claimed (the Service
+// held it before). A Service that already has an allocation is left as it is.
 func (a *Allocator) Restore(req Request, ips []netip.Addr) []netip.Addr {
 	if sa, ok := a.svcs[req.Service]; ok {
 		return slices.Clone(sa.ips)
@@ -504,6 +505,7 @@ func (a *Allocator) Assign(req Request) (Allocation, error) {
 			}
 		}
 		cur.req = req
+		cur.sortIPs() // the request's family order may differ from the one it was given under
 		err := a.fill(cur)
 		return a.allocation(cur), err
 	}
