@@ -129,7 +129,7 @@ func (r *MembershipRunnable) waitKey(ctx context.Context) ([]byte, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(delay):
+		case <-r.a.clock.After(delay):
 		}
 		delay = min(2*delay, 10*time.Second)
 	}
