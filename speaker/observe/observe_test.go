@@ -21,7 +21,7 @@ func TestBuildServices(t *testing.T) {
 	c := observetest.New().Service("default", "web", "n1", observetest.IP4)
 	// Not ours: another class, not a LoadBalancer, no IP yet.
 	other := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "other"},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: ptr.To("example.com/lb")},
+		Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: ptr.To("example.com/lb")},
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "203.0.113.20"}}}}}
 	cip := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cip"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}}
 	pending := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pending"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
