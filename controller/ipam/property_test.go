@@ -840,7 +840,7 @@ func runOracle(seed uint64, steps int) error {
 			got, err := a.SetPools(op.pools)
 			want, ok := o.setPools(op.pools)
 			if (err == nil) != ok || !slices.Equal(got, want) {
-				return fmt.Errorf("op %d SetPools(%s): got %v, %v; oracle %v, accepted %v", i, describePools(op.pools), got, err, want, ok)
+				return fmt.Errorf("op %d SetPools(%s): got %v, %w; oracle %v, accepted %v", i, describePools(op.pools), got, err, want, ok)
 			}
 		case op.release != "":
 			k := nn(op.release)
@@ -858,10 +858,10 @@ func runOracle(seed uint64, steps int) error {
 			al, err := a.Assign(op.req)
 			want, reason := o.assign(op.req)
 			if ReasonOf(err) != reason || !slices.Equal(al.IPs, want) {
-				return fmt.Errorf("op %d Assign(%+v) = %v, %v; oracle %v, %q\npools: %s", i, op.req, al.IPs, err, want, reason, describePools(o.pools))
+				return fmt.Errorf("op %d Assign(%+v) = %v, %w; oracle %v, %q\npools: %s", i, op.req, al.IPs, err, want, reason, describePools(o.pools))
 			}
 			if err != nil && ReasonOf(err) == "" {
-				return fmt.Errorf("op %d: error without a Reason: %v", i, err)
+				return fmt.Errorf("op %d: error without a Reason: %w", i, err)
 			}
 		}
 		if err := o.compare(a); err != nil {

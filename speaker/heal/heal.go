@@ -129,9 +129,7 @@ func (m *Machine) Step(now time.Time, snap *observe.Snapshot, applied Applied, e
 	var w wake
 	res := Result{}
 	res.Alive = m.debounce(now, snap, &w)
-	for _, n := range slices.Sorted(maps.Keys(m.deathSeen)) {
-		res.Debouncing = append(res.Debouncing, n)
-	}
+	res.Debouncing = slices.Sorted(maps.Keys(m.deathSeen))
 	res.Plan = announce.Compute(snap.L2(res.Alive))
 	reassert := map[netip.Addr]bool{}
 	for _, e := range events {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/speaker/announce"
@@ -20,7 +19,6 @@ var (
 	ip4 = observetest.IP4 // ranks n4 n3 n1 n2
 	ip6 = observetest.IP6 // ranks n4 n2 n1 n3
 	now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	web = types.NamespacedName{Namespace: "default", Name: "web"}
 )
 
 // decide runs the election for self with the given live members and returns what the
