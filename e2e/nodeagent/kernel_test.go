@@ -20,9 +20,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// requireRoot skips tests that need to create network namespaces when not root.
+// requireRoot skips tests that need to create network namespaces under -short (as the
+// README promises) and when not root.
 func requireRoot(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("kernel test: not run with -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("kernel test: needs root to create network namespaces")
 	}
