@@ -1,11 +1,21 @@
-// Package agent is the speaker's layer-2 reconcile loop: it observes Services,
-// EndpointSlices, Nodes, IPAddressPools and L2Advertisements through a controller-runtime
-// cache, and membership through package members; computes this node's announcements with
-// package announce (pure); applies them to a package layer2 Announcer (idempotent); and
-// reports: one ServiceL2Status per (Service, announcing node), an Event on the Service
-// when its announcer changes, Events for problems (missing interface, IP in no pool), and
-// duplicate-owner Events with the tie-break of announce.ResolveConflict.
+// Package agent is the speaker's loop: observe → decide → apply → report.
 //
-// Handlers only record that something changed; one goroutine syncs, at most once per
-// MinSyncInterval, and at least once per ResyncPeriod.
+//   - Observe: informer handlers (Services, EndpointSlices, Nodes, Namespaces,
+//     IPAddressPools, L2Advertisements, ServiceL2Statuses) and membership changes only add
+//     the queue's one key; ServiceL2Status updates that drop an IP and the layer-2
+//     announcer's duplicate-owner reports are also queued as heal events. A sync reads the
+//     membership, the cache and the interfaces, and builds an observe.Snapshot (pure).
+//   - Decide: heal.Step (pure, time passed in) runs the election (announce.Compute) on
+//     the debounced view and applies the heal rules; it returns the layer-2 state and
+//     when to run again.
+//   - Apply: every Announcer gets the Decision and reports what it really applied; one
+//     failing announcer does not stop the others. Layer2 adapts speaker/layer2.
+//   - Report: report.Statuses and report.Events (pure) decide the ServiceL2Status writes
+//     and the Events; the agent writes them.
+//
+// The loop is a client-go rate-limited workqueue: syncs are coalesced (MinSyncInterval),
+// re-queued at the policy's wake time, retried with exponential backoff after a failure,
+// and run at least once per ResyncPeriod. Every wait uses the injected clock, so tests
+// drive the loop with a fake one. The membership runnable (Membership) starts memberlist
+// once the gossip key is readable and hands it to the agent.
 package agent
