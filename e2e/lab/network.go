@@ -68,7 +68,7 @@ func networkPlan(nodes []Node) []netStep {
 		ipn(ns, "link", "set", "lo", "up")
 	}
 	// The node LAN: a bridge in the router with one veth per member.
-	ipn(RouterNS, "link", "add", Bridge, "type", "bridge", "mcast_snooping", "0", "stp_state", "0")
+	ipn(RouterNS, "link", "add", Bridge, "address", BridgeMAC, "type", "bridge", "mcast_snooping", "0", "stp_state", "0")
 	ipn(RouterNS, "link", "set", Bridge, "up")
 	ipn(RouterNS, "addr", "add", RouterIP+"/24", "dev", Bridge)
 	ipn(RouterNS, "addr", "add", RouterIP6+"/64", "dev", Bridge, "nodad")

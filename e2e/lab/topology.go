@@ -23,6 +23,14 @@ const (
 	HostLink = "ls-host"
 	// Bridge is the node-LAN bridge inside RouterNS.
 	Bridge = "br0"
+	// BridgeMAC is the router's fixed MAC on the node LAN. A Linux bridge otherwise takes
+	// the lowest MAC of its ports, so detaching and re-attaching a node's port (CutLink,
+	// RestoreLink) changed the router's own MAC, which flushes its neighbour entries: it
+	// then re-resolved every LB IP by broadcast at the very moment a partition healed,
+	// when both the returning node and the stand-in still answer for the IP, and the
+	// router's entry flapped between them (TestPartitionHealSettlesWithoutFlapping, about
+	// 4 runs in 20 in one lab). A real router's MAC does not change when a port goes down.
+	BridgeMAC = "02:6c:73:00:00:01"
 	// NodeLink is the name of the LAN interface inside every node, the control plane and
 	// the client.
 	NodeLink = "eth0"
