@@ -55,7 +55,9 @@ func (a *Agent) writeStatus(ctx context.Context, p report.StatusPlan) error {
 	}
 	for _, u := range p.Update {
 		// A merge patch of the status: no conflict on a stale resourceVersion from the cache.
-		if err := a.cfg.Client.Status().Patch(ctx, u.New, client.MergeFrom(u.Old)); err != nil {
+		// NotFound: another node collected the object while this one was cut off; the
+		// cache's delete event brings a sync that creates it again.
+		if err := a.cfg.Client.Status().Patch(ctx, u.New, client.MergeFrom(u.Old)); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("update status %s/%s: %w", u.New.Namespace, u.New.Name, err))
 		}
 	}
