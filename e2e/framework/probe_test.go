@@ -41,20 +41,32 @@ func TestStartProbeRunsInNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	// The accept loop signals the second connection: the sequential probe dials the next
+	// one only after counting the previous, so at least one success is counted when the
+	// probe stops (no fixed wait that a slow machine could outlast).
+	accepted := make(chan struct{})
 	go func() {
+		n := 0
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			c.Close()
+			if n++; n == 2 {
+				close(accepted)
+			}
 		}
 	}()
 	p, err := StartProbe(ProbeConfig{Netns: name, Target: ln.Addr().String(), Mode: ProbeTCP, Interval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-accepted:
+	case <-time.After(30 * time.Second): // bounds a failing test only
+		t.Error("no connection from the probe reached the listener")
+	}
 	r := p.Stop()
 	if r.OK == 0 || r.Failed != 0 || r.Open {
 		t.Fatalf("probe to %s inside %s: %s", ln.Addr(), name, r)
