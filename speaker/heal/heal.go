@@ -66,8 +66,6 @@ type Result struct {
 	Plan announce.Plan
 	// Desired is what layer 2 should answer for: the plan minus withheld IPs.
 	Desired map[netip.Addr][]string
-	// Withheld are IPs this node is elected for but yielded in a conflict.
-	Withheld []netip.Addr
 	// Reannounce are IPs to send a gratuitous round for after applying Desired, sorted.
 	Reannounce []netip.Addr
 	// ReclaimReasons are the reasons of a reclaim round that fired in this step
@@ -146,7 +144,6 @@ func (m *Machine) Step(now time.Time, snap *observe.Snapshot, applied Applied, e
 		}
 		if _, ok := res.Desired[ip]; ok {
 			delete(res.Desired, ip)
-			res.Withheld = append(res.Withheld, ip)
 			w.at(h.until)
 		}
 	}

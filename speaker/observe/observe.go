@@ -54,8 +54,6 @@ type Input struct {
 type Service struct {
 	announce.Service
 	UID types.UID
-	// ReadyEndpoints counts the ready endpoints per node (for weighted announcements).
-	ReadyEndpoints map[string]int
 }
 
 // Snapshot is the decide step's whole input. Nothing in it is shared with the caller's
@@ -143,7 +141,7 @@ func service(s *corev1.Service, eps map[types.NamespacedName][]*discoveryv1.Endp
 		return Service{}, false
 	}
 	k := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
-	out := Service{UID: s.UID, ReadyEndpoints: map[string]int{}, Service: announce.Service{
+	out := Service{UID: s.UID, Service: announce.Service{
 		Key: k, Pool: s.Annotations[v1beta1.AnnotationAllocatedFromPool],
 		LocalTraffic: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
 		ReadyNodes:   map[string]bool{},
@@ -164,7 +162,6 @@ func service(s *corev1.Service, eps map[types.NamespacedName][]*discoveryv1.Endp
 			out.HasReadyEndpoint = true
 			if e.NodeName != nil {
 				out.ReadyNodes[*e.NodeName] = true
-				out.ReadyEndpoints[*e.NodeName]++
 			}
 		}
 	}

@@ -43,8 +43,8 @@ func TestBuildServices(t *testing.T) {
 		t.Fatalf("keys (-want +got):\n%s", diff)
 	}
 	got := s.Services[web]
-	if diff := cmp.Diff(map[string]int{"n1": 1, "n2": 2}, got.ReadyEndpoints); diff != "" {
-		t.Errorf("ready endpoints (-want +got):\n%s", diff)
+	if diff := cmp.Diff(map[string]bool{"n1": true, "n2": true}, got.ReadyNodes); diff != "" {
+		t.Errorf("ready nodes (-want +got):\n%s", diff)
 	}
 	if len(got.IPs) != 1 || got.IPs[0] != observetest.IP4 || !got.HasReadyEndpoint || got.UID != "uid-default-web" {
 		t.Errorf("service %+v", got)
