@@ -76,19 +76,21 @@ type L2Advertisement struct {
 
 // BGPPeer is a BGPPeer.
 type BGPPeer struct {
-	Name            string
-	MyASN           uint32
-	PeerASN         uint32
-	Address         netip.Addr
-	Port            uint16
-	SourceAddress   netip.Addr // invalid (zero) when unset
-	HoldTime        time.Duration
-	KeepaliveTime   time.Duration
-	ConnectTime     time.Duration
-	EBGPMultiHop    bool
-	Password        string
-	PasswordSecret  *SecretRef // the password comes from this Secret when set
-	BFDProfile      string     // name of a BFDProfile, or ""
+	Name           string
+	MyASN          uint32
+	PeerASN        uint32
+	Address        netip.Addr
+	Port           uint16
+	SourceAddress  netip.Addr // invalid (zero) when unset
+	HoldTime       time.Duration
+	KeepaliveTime  time.Duration
+	ConnectTime    time.Duration
+	EBGPMultiHop   bool
+	Password       string
+	PasswordSecret *SecretRef // the password comes from this Secret when set
+	BFDProfile     string     // name of a BFDProfile, or ""
+	// StrictBFD: advertise to the peer only while its BFD session is Up (needs BFDProfile).
+	StrictBFD       bool
 	GracefulRestart bool
 	NodeSelectors   []labels.Selector
 	RouterID        netip.Addr // invalid (zero) when unset
