@@ -88,9 +88,9 @@ type Packet struct {
 	// Poll, Final, ControlPlaneIndependent, AuthPresent, Demand and Multipoint are the
 	// P, F, C, A, D and M bits.
 	Poll, Final, ControlPlaneIndependent, AuthPresent, Demand, Multipoint bool
-	DetectMult                                                          uint8
-	MyDiscriminator, YourDiscriminator                                  uint32
-	DesiredMinTx, RequiredMinRx, RequiredMinEchoRx                      time.Duration
+	DetectMult                                                            uint8
+	MyDiscriminator, YourDiscriminator                                    uint32
+	DesiredMinTx, RequiredMinRx, RequiredMinEchoRx                        time.Duration
 }
 
 // Errors returned by Parse; test with errors.Is.
