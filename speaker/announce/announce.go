@@ -143,7 +143,7 @@ func Compute(s Snapshot) Plan {
 			}
 			g.services = append(g.services, svc)
 			if g.pool == "" {
-				g.pool = poolOf(s.Config, svc.Pool, ip)
+				g.pool = PoolOf(s.Config, svc.Pool, ip)
 			}
 		}
 	}
@@ -226,9 +226,9 @@ func interfaces(ads []*model.L2Advertisement, present map[string]bool, ip netip.
 	return names, problems
 }
 
-// poolOf returns the pool of ip: the annotated one when it contains ip, else the first
-// (by name) whose ranges contain it, else "".
-func poolOf(cfg *model.Config, annotated string, ip netip.Addr) string {
+// PoolOf returns the pool of ip: the annotated one when it contains ip, else the first
+// (by name) whose ranges contain it, else "". Layer 2 and BGP both place an IP with it.
+func PoolOf(cfg *model.Config, annotated string, ip netip.Addr) string {
 	if p := cfg.Pools[annotated]; p != nil && contains(p, ip) {
 		return annotated
 	}

@@ -24,6 +24,14 @@ type Lists struct {
 	Nodes            []corev1.Node
 	Namespaces       []corev1.Namespace
 	Statuses         []v1beta1.ServiceL2Status
+	// BGP configuration.
+	BGPPeers          []v1beta1.BGPPeer
+	BGPAdvertisements []v1beta1.BGPAdvertisement
+	BFDProfiles       []v1beta1.BFDProfile
+	Communities       []v1beta1.Community
+	// Secrets the speaker can read (those of its own namespace); only the keys BGPPeers'
+	// passwordSecrets name are kept.
+	Secrets []corev1.Secret
 }
 
 // Membership is one reading of the membership view.
@@ -54,6 +62,9 @@ type Input struct {
 type Service struct {
 	announce.Service
 	UID types.UID
+	// ReadyCounts maps a node to the number of ready endpoints it holds (BGP's link
+	// bandwidth weighs by it); it has the same keys as ReadyNodes.
+	ReadyCounts map[string]int
 }
 
 // Snapshot is the decide step's whole input. Nothing in it is shared with the caller's
@@ -77,16 +88,25 @@ type Snapshot struct {
 	Statuses []v1beta1.ServiceL2Status
 	// MACOwners maps a MAC (its String form) to the member publishing it.
 	MACOwners map[string]string
+	// Secrets maps each passwordSecret that a BGPPeer in Config names to the bytes found
+	// under its key; a Secret or key that is missing has no entry.
+	Secrets map[model.SecretRef][]byte
+	// SelfIPv4 and SelfIPv6 are this node's first InternalIP of each family in its Node's
+	// status.addresses (zero when it has none).
+	SelfIPv4, SelfIPv6 netip.Addr
 }
 
 // Build turns the lists and readings into a Snapshot.
 func Build(in Input) Snapshot {
-	cfg, problems := model.Build(model.Snapshot{Pools: in.Pools, L2Advertisements: in.L2Advertisements, Previous: in.Previous})
+	cfg, problems := model.Build(model.Snapshot{Pools: in.Pools, L2Advertisements: in.L2Advertisements,
+		BGPPeers: in.BGPPeers, BGPAdvertisements: in.BGPAdvertisements, BFDProfiles: in.BFDProfiles,
+		Communities: in.Communities, Previous: in.Previous})
 	s := Snapshot{
 		Self: in.Self, Config: cfg, ConfigProblems: problems,
 		Services: map[types.NamespacedName]Service{}, Interfaces: in.Interfaces,
 		Terminating: map[string]bool{}, Advertisements: map[string]types.UID{},
 		Statuses: in.Statuses, MACOwners: map[string]string{},
+		Secrets: secrets(cfg, in.Secrets),
 	}
 	s.Membership = in.Membership
 	if s.Degraded || s.Alive == nil {
@@ -101,6 +121,9 @@ func Build(in Input) Snapshot {
 	}
 	for _, n := range in.Nodes {
 		s.Nodes = append(s.Nodes, announce.Node{Name: n.Name, Labels: n.Labels, Ready: nodeReady(&n)})
+		if n.Name == in.Self {
+			s.SelfIPv4, s.SelfIPv6 = internalIPs(&n)
+		}
 	}
 	slices.SortFunc(s.Nodes, func(a, b announce.Node) int { return strings.Compare(a.Name, b.Name) })
 	for _, ns := range in.Namespaces {
@@ -145,7 +168,7 @@ func service(s *corev1.Service, eps map[types.NamespacedName][]*discoveryv1.Endp
 		Key: k, Pool: s.Annotations[v1beta1.AnnotationAllocatedFromPool],
 		LocalTraffic: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
 		ReadyNodes:   map[string]bool{},
-	}}
+	}, ReadyCounts: map[string]int{}}
 	for _, ing := range s.Status.LoadBalancer.Ingress {
 		if ip, err := netip.ParseAddr(ing.IP); err == nil && !slices.Contains(out.IPs, ip.Unmap()) {
 			out.IPs = append(out.IPs, ip.Unmap())
@@ -162,6 +185,7 @@ func service(s *corev1.Service, eps map[types.NamespacedName][]*discoveryv1.Endp
 			out.HasReadyEndpoint = true
 			if e.NodeName != nil {
 				out.ReadyNodes[*e.NodeName] = true
+				out.ReadyCounts[*e.NodeName]++
 			}
 		}
 	}
@@ -193,6 +217,50 @@ func (s *Snapshot) Publishers(k types.NamespacedName, ip netip.Addr) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// secrets resolves the passwordSecrets of the peers in cfg.
+func secrets(cfg *model.Config, list []corev1.Secret) map[model.SecretRef][]byte {
+	out := map[model.SecretRef][]byte{}
+	want := map[types.NamespacedName][]model.SecretRef{}
+	for _, p := range cfg.BGPPeers {
+		if r := p.PasswordSecret; r != nil {
+			k := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+			want[k] = append(want[k], *r)
+		}
+	}
+	for i := range list {
+		sec := &list[i]
+		for _, r := range want[types.NamespacedName{Namespace: sec.Namespace, Name: sec.Name}] {
+			if v, ok := sec.Data[r.Key]; ok {
+				out[r] = slices.Clone(v)
+			} else if v, ok := sec.StringData[r.Key]; ok {
+				out[r] = []byte(v)
+			}
+		}
+	}
+	return out
+}
+
+// internalIPs returns the node's first IPv4 and first IPv6 InternalIP.
+func internalIPs(n *corev1.Node) (v4, v6 netip.Addr) {
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.Address)
+		if err != nil {
+			continue
+		}
+		ip = ip.Unmap()
+		switch {
+		case ip.Is4() && !v4.IsValid():
+			v4 = ip
+		case ip.Is6() && !v6.IsValid():
+			v6 = ip
+		}
+	}
+	return v4, v6
 }
 
 func nodeReady(n *corev1.Node) bool {

@@ -1,6 +1,7 @@
 package observetest
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 
@@ -139,4 +140,86 @@ func (c *Cluster) Snapshot(self string, v View) *observe.Snapshot {
 	}
 	s := observe.Build(in)
 	return &s
+}
+
+// Local sets externalTrafficPolicy Local on Service ns/name.
+func (c *Cluster) Local(ns, name string) *Cluster {
+	for i := range c.Lists.Services {
+		if s := &c.Lists.Services[i]; s.Namespace == ns && s.Name == name {
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		}
+	}
+	return c
+}
+
+// Endpoints adds an EndpointSlice to Service ns/name with ready ready endpoints and
+// notReady not-ready ones on node.
+func (c *Cluster) Endpoints(ns, name, node string, ready, notReady int) *Cluster {
+	es := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns,
+		Name: fmt.Sprintf("%s-%s-%d", name, node, len(c.Lists.EndpointSlices)), Labels: map[string]string{discoveryv1.LabelServiceName: name}}}
+	for i := range ready + notReady {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("198.18.2.%d", i+1)},
+			NodeName: ptr.To(node), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(i < ready)}})
+	}
+	c.Lists.EndpointSlices = append(c.Lists.EndpointSlices, es)
+	return c
+}
+
+// Address sets node n's InternalIP addresses (status.addresses).
+func (c *Cluster) Address(n string, ips ...netip.Addr) *Cluster {
+	for i := range c.Lists.Nodes {
+		if c.Lists.Nodes[i].Name == n {
+			c.Lists.Nodes[i].Status.Addresses = nil
+			for _, ip := range ips {
+				c.Lists.Nodes[i].Status.Addresses = append(c.Lists.Nodes[i].Status.Addresses,
+					corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
+			}
+		}
+	}
+	return c
+}
+
+// NotReady sets node n's Ready condition to False.
+func (c *Cluster) NotReady(n string) *Cluster {
+	for i := range c.Lists.Nodes {
+		if c.Lists.Nodes[i].Name == n {
+			c.Lists.Nodes[i].Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}
+		}
+	}
+	return c
+}
+
+// Peer adds a BGPPeer.
+func (c *Cluster) Peer(name string, spec v1beta1.BGPPeerSpec) *Cluster {
+	c.Lists.BGPPeers = append(c.Lists.BGPPeers, v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-peer-" + name)}, Spec: spec})
+	return c
+}
+
+// BGPAdvertisement adds a BGPAdvertisement.
+func (c *Cluster) BGPAdvertisement(name string, spec v1beta1.BGPAdvertisementSpec) *Cluster {
+	c.Lists.BGPAdvertisements = append(c.Lists.BGPAdvertisements, v1beta1.BGPAdvertisement{
+		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-bgpad-" + name)}, Spec: spec})
+	return c
+}
+
+// BFDProfile adds a BFDProfile.
+func (c *Cluster) BFDProfile(name string, spec v1beta1.BFDProfileSpec) *Cluster {
+	c.Lists.BFDProfiles = append(c.Lists.BFDProfiles, v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec})
+	return c
+}
+
+// Community adds a Community object.
+func (c *Cluster) Community(name string, spec v1beta1.CommunitySpec) *Cluster {
+	c.Lists.Communities = append(c.Lists.Communities, v1beta1.Community{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec})
+	return c
+}
+
+// Secret adds Secret ns/name with data.
+func (c *Cluster) Secret(ns, name string, data map[string]string) *Cluster {
+	sec := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{}}
+	for k, v := range data {
+		sec.Data[k] = []byte(v)
+	}
+	c.Lists.Secrets = append(c.Lists.Secrets, sec)
+	return c
 }
