@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -72,6 +73,11 @@ func TestModelAcceptsValidCases(t *testing.T) {
 			}
 			for i := range snap.BGPAdvertisements {
 				snap.BGPAdvertisements[i].Spec.Communities = nil // aliases need Community objects
+			}
+			for _, p := range snap.BGPPeers { // and a BFD profile reference needs its profile
+				if p.Spec.BFDProfile != "" {
+					snap.BFDProfiles = append(snap.BFDProfiles, v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: p.Spec.BFDProfile}})
+				}
 			}
 			if _, problems := model.Build(snap); len(problems) != 0 {
 				t.Errorf("problems: %v", problems)

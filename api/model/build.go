@@ -343,9 +343,11 @@ func (b *builder) peers(objs []v1beta1.BGPPeer, profiles []v1beta1.BFDProfile) {
 		}
 		if old := b.prev.BGPPeers[c.name]; old != nil && dup(old) == nil {
 			if old.BFDProfile != "" && b.cfg.BFDProfiles[old.BFDProfile] == nil {
-				// The profile it used is gone: keep the session, without BFD.
+				// The profile it used is gone: keep the session, without BFD, and without
+				// strict mode, which would withdraw every route for want of a BFD session
+				// (a deleted profile must not withdraw live IPs).
 				cp := *old
-				cp.BFDProfile = ""
+				cp.BFDProfile, cp.StrictBFD = "", false
 				old = &cp
 			}
 			accept(old)

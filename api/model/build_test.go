@@ -354,6 +354,57 @@ func TestBuild(t *testing.T) {
 			},
 		},
 		{
+			name: "strictBFD converts with its profile; without one it is a problem",
+			snap: Snapshot{
+				BGPPeers: []v1beta1.BGPPeer{
+					peer("strict", 0, "192.0.2.1", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile, s.StrictBFD = "fast", true }),
+					peer("loose", 0, "192.0.2.2", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" }),
+					peer("no-profile", 0, "192.0.2.3", func(s *v1beta1.BGPPeerSpec) { s.StrictBFD = true }),
+				},
+				BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("fast", 0)}},
+			},
+			want: []Problem{{Kind: KindBGPPeer, Name: "no-profile", Field: "spec.strictBFD",
+				Message: "strictBFD needs bfdProfile: without a BFD session there is nothing to wait for"}},
+			inForce: map[string][]string{KindBGPPeer: {"loose", "strict"}, KindBFDProfile: {"fast"}},
+			check: func(t *testing.T, cfg *Config) {
+				if !cfg.BGPPeers["strict"].StrictBFD || cfg.BGPPeers["loose"].StrictBFD {
+					t.Errorf("StrictBFD: strict %v, loose %v", cfg.BGPPeers["strict"].StrictBFD, cfg.BGPPeers["loose"].StrictBFD)
+				}
+			},
+		},
+		{
+			name: "turning strictBFD on is a change that takes effect",
+			prev: &Snapshot{
+				BGPPeers:    []v1beta1.BGPPeer{peer("r", 0, "192.0.2.1", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" })},
+				BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("fast", 0)}},
+			},
+			snap: Snapshot{
+				BGPPeers:    []v1beta1.BGPPeer{peer("r", 0, "192.0.2.1", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile, s.StrictBFD = "fast", true })},
+				BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("fast", 0)}},
+			},
+			inForce: map[string][]string{KindBGPPeer: {"r"}, KindBFDProfile: {"fast"}},
+			check: func(t *testing.T, cfg *Config) {
+				if !cfg.BGPPeers["r"].StrictBFD {
+					t.Error("StrictBFD of r is false, want the new spec's true")
+				}
+			},
+		},
+		{
+			name: "a strict peer kept at its last good version loses strict mode with its gone profile",
+			prev: &Snapshot{
+				BGPPeers:    []v1beta1.BGPPeer{peer("r", 0, "192.0.2.1", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile, s.StrictBFD = "fast", true })},
+				BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("fast", 0)}},
+			},
+			snap:    Snapshot{BGPPeers: []v1beta1.BGPPeer{peer("r", 0, "192.0.2.1", func(s *v1beta1.BGPPeerSpec) { s.BFDProfile, s.StrictBFD = "fast", true })}},
+			want:    []Problem{{Kind: KindBGPPeer, Name: "r", Field: "spec.bfdProfile", Message: `BFDProfile "fast" does not exist`}},
+			inForce: map[string][]string{KindBGPPeer: {"r"}},
+			check: func(t *testing.T, cfg *Config) {
+				if p := cfg.BGPPeers["r"]; p.BFDProfile != "" || p.StrictBFD {
+					t.Errorf("kept peer: BFDProfile %q StrictBFD %v, want neither (a gone profile must not withdraw routes)", p.BFDProfile, p.StrictBFD)
+				}
+			},
+		},
+		{
 			name: "community alias defined twice: the newer Community is broken",
 			snap: Snapshot{Communities: []v1beta1.Community{
 				{ObjectMeta: meta("new", 2), Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "gold", Value: "64500:2"}, {Name: "silver", Value: "64500:3"}}}},
@@ -554,6 +605,9 @@ func checkInvariants(t testing.TB, cfg *Config) {
 	for name, p := range cfg.BGPPeers {
 		if p.BFDProfile != "" && cfg.BFDProfiles[p.BFDProfile] == nil {
 			t.Errorf("BGPPeer %q names BFD profile %q, which is not in the Config", name, p.BFDProfile)
+		}
+		if p.StrictBFD && p.BFDProfile == "" {
+			t.Errorf("BGPPeer %q is strictBFD without a BFD profile: it would never advertise", name)
 		}
 	}
 	for alias := range cfg.Communities {

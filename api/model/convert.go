@@ -155,6 +155,7 @@ func convertPeer(obj *v1beta1.BGPPeer) (*BGPPeer, []Problem) {
 		EBGPMultiHop:    s.EBGPMultiHop,
 		Password:        s.Password,
 		BFDProfile:      s.BFDProfile,
+		StrictBFD:       s.StrictBFD,
 		GracefulRestart: s.GracefulRestart,
 		Port:            DefaultPeerPort,
 	}
@@ -214,6 +215,9 @@ func convertPeer(obj *v1beta1.BGPPeer) (*BGPPeer, []Problem) {
 	}
 	if s.EBGPMultiHop && s.MyASN == s.PeerASN {
 		p.add("spec.ebgpMultiHop", "ebgpMultiHop applies to eBGP only; this peer is iBGP (myASN equals peerASN)")
+	}
+	if s.StrictBFD && s.BFDProfile == "" {
+		p.add("spec.strictBFD", "strictBFD needs bfdProfile: without a BFD session there is nothing to wait for")
 	}
 	if len(s.Password) > 80 {
 		p.add("spec.password", "password must be at most 80 characters (the TCP MD5 key limit)")

@@ -40,9 +40,10 @@ type BFDProfileSpec struct {
 	MinimumTTL *int32 `json:"minimumTtl,omitempty"`
 }
 
-// BFDProfile is a set of BFD session parameters that BGPPeers refer to by name. BFD (like
-// BGP) is not implemented yet: the controller checks that the BGPPeers' references resolve,
-// but no BFD session runs.
+// BFDProfile is a set of BFD session parameters that BGPPeers refer to by name: each node
+// runs a BFD session (RFC 5880/5881, asynchronous, single hop) with these parameters to
+// every peer whose BGPPeer names the profile. The controller checks that the BGPPeers'
+// references resolve; each session's BFD state is in its BGPSessionStatus.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=bfd,categories=loadstone
 // +kubebuilder:printcolumn:name="Receive (ms)",type=integer,JSONPath=`.spec.receiveInterval`

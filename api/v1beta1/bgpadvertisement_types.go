@@ -70,17 +70,17 @@ type BGPAdvertisementSpec struct {
 
 // BGPAdvertisementStatus is the observed state of a BGPAdvertisement, written by the controller.
 type BGPAdvertisementStatus struct {
-	// Conditions: Valid (see ConditionValid), and Programmed, False with reason
-	// NotImplemented while BGP is not implemented (the object is accepted, nothing acts on it).
+	// Conditions: Valid (see ConditionValid).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// BGPAdvertisement is to announce pool addresses to BGP peers. BGP is not implemented yet:
-// the controller checks BGPAdvertisements (condition Valid) but nothing is announced; until
-// it is, condition Programmed is False with reason NotImplemented.
+// BGPAdvertisement announces pool addresses to BGP peers: every selected node advertises
+// the IPs (or their aggregates) of the Services it serves from the selected pools to the
+// selected peers, with these attributes. The controller checks BGPAdvertisements
+// (condition Valid); what each node advertises to each peer is in its BGPSessionStatus.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=bgpadv,categories=loadstone
 // +kubebuilder:subresource:status
@@ -90,7 +90,6 @@ type BGPAdvertisementStatus struct {
 // +kubebuilder:printcolumn:name="Aggregation V6",type=integer,JSONPath=`.spec.aggregationLengthV6`
 // +kubebuilder:printcolumn:name="Communities",type=string,JSONPath=`.spec.communities`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
-// +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`
 // +kubebuilder:printcolumn:name="Local Pref",type=integer,JSONPath=`.spec.localPref`,priority=1
 // +kubebuilder:printcolumn:name="Pool Selectors",type=string,JSONPath=`.spec.ipAddressPoolSelectors`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -8,6 +8,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.password) || !has(self.passwordSecret)",message="set password or passwordSecret, not both"
 // +kubebuilder:validation:XValidation:rule="!has(self.sourceAddress) || !isIP(self.sourceAddress) || !isIP(self.peerAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()",message="sourceAddress and peerAddress must be of the same family (both IPv4 or both IPv6)"
 // +kubebuilder:validation:XValidation:rule="!has(self.ebgpMultiHop) || !self.ebgpMultiHop || self.myASN != self.peerASN",message="ebgpMultiHop applies to eBGP only; this peer is iBGP (myASN equals peerASN)"
+// +kubebuilder:validation:XValidation:rule="!has(self.strictBFD) || !self.strictBFD || (has(self.bfdProfile) && self.bfdProfile.size() > 0)",message="strictBFD needs bfdProfile: without a BFD session there is nothing to wait for"
 // +kubebuilder:validation:XValidation:rule=`!has(self.keepaliveTime) || !self.keepaliveTime.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+)$') || (has(self.holdTime) && !self.holdTime.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+)$')) || ((has(self.holdTime) ? duration(self.holdTime) : duration('90s')) == duration('0s') ? duration(self.keepaliveTime) == duration('0s') : (duration(self.keepaliveTime) > duration('0s') && duration(self.keepaliveTime) < (has(self.holdTime) ? duration(self.holdTime) : duration('90s'))))`,message="keepaliveTime must be above 0s and below holdTime (90s when unset), or 0s when holdTime is 0s"
 type BGPPeerSpec struct {
 	// MyASN is the local AS number the nodes speak as, 1 to 4294967295.
@@ -73,7 +74,9 @@ type BGPPeerSpec struct {
 	// +optional
 	Password string `json:"password,omitempty"`
 
-	// PasswordSecret takes the TCP MD5 password from a Secret.
+	// PasswordSecret takes the TCP MD5 password from a Secret. The Secret must be in the
+	// namespace Loadstone is installed in: the speakers may read Secrets there only. Until
+	// it can be read, the node's BGPSessionStatus has Configured=False.
 	// +optional
 	PasswordSecret *SecretKeyReference `json:"passwordSecret,omitempty"`
 
@@ -82,6 +85,13 @@ type BGPPeerSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	BFDProfile string `json:"bfdProfile,omitempty"`
+
+	// StrictBFD advertises to the peer only while the BFD session to it is Up: the routes
+	// are withdrawn as soon as BFD goes down (and are sent only once it first comes up),
+	// even while the BGP session itself stays Established. Needs bfdProfile. Default
+	// false: BFD only speeds up the detection of a dead session.
+	// +optional
+	StrictBFD bool `json:"strictBFD,omitempty"`
 
 	// GracefulRestart enables BGP graceful restart (RFC 4724): the peer keeps the routes of
 	// a restarting speaker for the restart time.
@@ -111,7 +121,7 @@ type SecretKeyReference struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
-	// Namespace of the Secret.
+	// Namespace of the Secret: the namespace Loadstone is installed in (see PasswordSecret).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace"`
@@ -124,17 +134,18 @@ type SecretKeyReference struct {
 
 // BGPPeerStatus is the observed state of a BGPPeer, written by the controller.
 type BGPPeerStatus struct {
-	// Conditions: Valid (see ConditionValid), and Programmed, False with reason
-	// NotImplemented while BGP is not implemented (the object is accepted, nothing acts on it).
+	// Conditions: Valid (see ConditionValid). The state of each node's session is in the
+	// BGPSessionStatus objects (one per node and peer).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// BGPPeer is a BGP router that the selected nodes are to peer with. BGP is not implemented
-// yet: the controller checks BGPPeers (condition Valid) but no node opens a session; until
-// it does, condition Programmed is False with reason NotImplemented.
+// BGPPeer is a BGP router that the selected nodes peer with: each selected node's speaker
+// opens a session to it and advertises the addresses its BGPAdvertisements select. The
+// controller checks BGPPeers (condition Valid); each node reports its session in a
+// BGPSessionStatus.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=peer,categories=loadstone
 // +kubebuilder:subresource:status
@@ -144,7 +155,6 @@ type BGPPeerStatus struct {
 // +kubebuilder:printcolumn:name="My ASN",type=integer,JSONPath=`.spec.myASN`
 // +kubebuilder:printcolumn:name="BFD Profile",type=string,JSONPath=`.spec.bfdProfile`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
-// +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`
 // +kubebuilder:printcolumn:name="Hold Time",type=string,JSONPath=`.spec.holdTime`,priority=1
 // +kubebuilder:printcolumn:name="Node Selectors",type=string,JSONPath=`.spec.nodeSelectors`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

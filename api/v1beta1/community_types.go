@@ -30,23 +30,20 @@ type CommunityAlias struct {
 
 // CommunityStatus is the observed state of a Community, written by the controller.
 type CommunityStatus struct {
-	// Conditions: Valid (see ConditionValid), and Programmed, False with reason
-	// NotImplemented while BGP is not implemented (the object is accepted, nothing acts on it).
+	// Conditions: Valid (see ConditionValid).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// Community defines named aliases for BGP communities, for BGPAdvertisements. BGP is not
-// implemented yet: the controller checks Communities (condition Valid) but nothing uses them;
-// until something does, condition Programmed is False with reason NotImplemented.
+// Community defines named aliases for BGP communities, for BGPAdvertisements. The
+// controller checks Communities (condition Valid).
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,categories=loadstone
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Aliases",type=string,JSONPath=`.spec.communities[*].name`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
-// +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Community struct {
 	metav1.TypeMeta   `json:",inline"`

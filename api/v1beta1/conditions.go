@@ -6,9 +6,8 @@ const (
 	// ones of package api/model, and its current spec is in force. When it is False the
 	// message says what is wrong, and the last good version of the object (if there was one)
 	// stays in force. "In force" means in the configuration the controller and speaker
-	// build; for kinds whose feature is not implemented yet (BGPPeer, BGPAdvertisement,
-	// Community) nothing acts on that configuration, which their condition Programmed=False,
-	// reason NotImplemented, says.
+	// build; whether a node managed to carry it out is reported per node (ServiceL2Status,
+	// BGPSessionStatus).
 	ConditionValid = "Valid"
 
 	// ReasonValid is the reason of a True Valid condition.

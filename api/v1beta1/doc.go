@@ -1,7 +1,9 @@
-// Package v1beta1 holds the Go types of Loadstone's configuration CRDs, API group
-// loadstone.io, version v1beta1: IPAddressPool, L2Advertisement, BGPPeer, BGPAdvertisement,
-// BFDProfile and Community. All are cluster-scoped. The vocabulary follows MetalLB's so that
-// operators recognise it.
+// Package v1beta1 holds the Go types of Loadstone's CRDs, API group loadstone.io, version
+// v1beta1: the configuration kinds IPAddressPool, L2Advertisement, BGPPeer,
+// BGPAdvertisement, BFDProfile and Community (all cluster-scoped; the vocabulary follows
+// MetalLB's so that operators recognise it), and the status kinds the speakers write:
+// ServiceL2Status (namespaced, one per Service and announcing node) and BGPSessionStatus
+// (cluster-scoped, one per node and BGPPeer).
 //
 // The types carry kubebuilder markers; hack/generate.sh runs a pinned controller-gen to
 // produce zz_generated.deepcopy.go here and the CRD manifests in config/crd/bases. Those
