@@ -26,41 +26,33 @@ type configObject struct {
 	obj  client.Object
 }
 
-// Condition type and reason for configuration that the API accepts but nothing acts on yet.
+// The condition that earlier versions set on BGPPeer, BGPAdvertisement and Community while
+// BGP was not implemented. This version never sets it and deletes it where it is still
+// found (desiredConditions), so that an upgraded cluster does not keep saying that BGP
+// objects are not acted on.
 const (
-	// ConditionProgrammed is True when the object's configuration is carried out on the
-	// nodes. Until BGP is implemented, every BGPPeer, BGPAdvertisement and Community has
-	// it False with reason ReasonNotImplemented, next to Valid (which says only whether
-	// the object is well-formed and consistent with the others).
+	// ConditionProgrammed is the type of the obsolete condition.
 	ConditionProgrammed = "Programmed"
-	// ReasonNotImplemented is the reason of a False Programmed condition on an object
-	// whose feature this version of Loadstone does not implement.
+	// ReasonNotImplemented is its reason; only a Programmed condition with this reason is
+	// deleted (one that something else sets for its own purpose is left alone).
 	ReasonNotImplemented = "NotImplemented"
 )
 
-// notImplemented returns, for a kind whose feature is not implemented, the message of its
-// Programmed=False condition; "" for a kind that is acted on.
-func notImplemented(kind string) string {
-	switch kind {
-	case model.KindBGPPeer, model.KindBGPAdvertisement, model.KindCommunity:
-		return "accepted but not acted on: BGP is not implemented in this version"
-	}
-	return ""
+// obsolete reports whether c is a condition that earlier versions of the controller set
+// and this one deletes.
+func obsolete(c metav1.Condition) bool {
+	return c.Type == ConditionProgrammed && c.Reason == ReasonNotImplemented
 }
 
-// conditionsOf returns the conditions the controller sets on an object of kind: its
-// Valid condition from the Build and, for a kind that is not acted on, Programmed=False.
-// Valid=True then says "valid" rather than "in force".
-func conditionsOf(kind string, valid metav1.Condition) []metav1.Condition {
-	msg := notImplemented(kind)
-	if msg == "" {
-		return []metav1.Condition{valid}
+// desiredConditions returns the conditions an object should carry: the ones it has, less
+// the obsolete ones, with each of set put in (a condition whose status is unchanged keeps
+// its lastTransitionTime). have is not modified.
+func desiredConditions(have, set []metav1.Condition) []metav1.Condition {
+	want := slices.DeleteFunc(slices.Clone(have), obsolete)
+	for _, c := range set {
+		meta.SetStatusCondition(&want, c)
 	}
-	if valid.Status == metav1.ConditionTrue {
-		valid.Message = "valid; " + msg
-	}
-	return []metav1.Condition{valid, {Type: ConditionProgrammed, Status: metav1.ConditionFalse,
-		Reason: ReasonNotImplemented, Message: msg, ObservedGeneration: valid.ObservedGeneration}}
+	return want
 }
 
 // configKind describes a configuration kind other than IPAddressPool (whose status also
@@ -145,7 +137,7 @@ func (r *Reconciler) judge(cfg *model.Config, problems []model.Problem, objs []c
 	for _, o := range objs {
 		k := objKey{o.kind, o.obj.GetName()}
 		c := model.ValidCondition(cfg, problems, o.kind, k.name, o.obj.GetGeneration())
-		conds[k] = conditionsOf(o.kind, c)
+		conds[k] = []metav1.Condition{c}
 		if c.Status == metav1.ConditionTrue {
 			continue
 		}
@@ -189,10 +181,7 @@ func (r *Reconciler) flushConditions(ctx context.Context) error {
 				continue // not judged yet
 			}
 			have := k.conditions(o)
-			want := slices.Clone(have)
-			for _, c := range conds {
-				meta.SetStatusCondition(&want, c)
-			}
+			want := desiredConditions(have, conds)
 			if equality.Semantic.DeepEqual(want, have) || (wasWritten && equality.Semantic.DeepEqual(want, written)) {
 				continue
 			}

@@ -1,9 +1,10 @@
 // Package pools turns IPAddressPool objects into the allocator's pool configuration,
 // writes IPAddressPool status, and writes the Valid condition of every other configuration
 // object (L2Advertisement, BGPPeer, BGPAdvertisement, Community; BFDProfile has no status
-// and gets Events only). BGPPeer, BGPAdvertisement and Community also get
-// Programmed=False, reason NotImplemented: they are accepted but nothing acts on them until
-// BGP is implemented, and Valid=True alone would read as "in force" (conditionsOf).
+// and gets Events only). Earlier versions also set Programmed=False, reason
+// NotImplemented, on the BGP kinds while BGP was not implemented; this one deletes that
+// condition wherever it is still found (desiredConditions). Whether a node carries a
+// BGPPeer out is in that node's BGPSessionStatus, written by the speaker.
 //
 // Config (one reconcile key for the whole set): on any spec change of any configuration
 // object (or a label change of a pool), model.Build checks every object (on its own, then

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -65,7 +64,7 @@ type Reconciler struct {
 
 	mu       sync.Mutex
 	prev     *model.Config                 // what the previous Build put in force
-	conds    map[objKey][]metav1.Condition // Valid first, then any others (conditionsOf)
+	conds    map[objKey][]metav1.Condition // the conditions the controller sets: Valid
 	problems map[objKey]string             // last reported problem per object, for Event deduplication
 	written  map[objKey]any                // last status written per object (pools) or its conditions (others)
 }
@@ -198,13 +197,10 @@ func (r *Reconciler) flush(ctx context.Context) error {
 		conds := r.conds[key]
 		written, wasWritten := r.written[key]
 		r.mu.Unlock()
-		want := v1beta1.IPAddressPoolStatus{Conditions: slices.Clone(p.Status.Conditions)}
+		want := v1beta1.IPAddressPoolStatus{Conditions: desiredConditions(p.Status.Conditions, conds)}
 		if st, ok := stats[p.Name]; ok {
 			want.IPv4Assigned, want.IPv4Available = int64(st.IPv4.InUse), clamp(st.IPv4.Available)
 			want.IPv6Assigned, want.IPv6Available = int64(st.IPv6.InUse), clamp(st.IPv6.Available)
-		}
-		for _, c := range conds {
-			meta.SetStatusCondition(&want.Conditions, c)
 		}
 		if equality.Semantic.DeepEqual(want, p.Status) || (wasWritten && equality.Semantic.DeepEqual(want, written)) {
 			continue
