@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/loadstone-lb/loadstone/e2e/lab"
 )
@@ -102,6 +103,7 @@ type Env struct {
 	Client kubernetes.Interface
 	// Namespace is created for this test and deleted when it ends.
 	Namespace string
+	crc       client.Client
 }
 
 // Setup attaches a test to the lab that Main brought up and creates its namespace. Under

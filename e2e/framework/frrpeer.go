@@ -28,12 +28,28 @@ type FRRPeerConfig struct {
 	Prefixes []netip.Prefix
 	// BFD enables BFD (100 ms × 3) towards the router.
 	BFD bool
+	// LinkBandwidthMbps, when above 0, adds the link-bandwidth extended community to
+	// every announced prefix (an outbound route-map with `set extcommunity bandwidth N`,
+	// N in Mbit/s), as a node with endpoints would; the router weights its ECMP next hops
+	// by it.
+	LinkBandwidthMbps int
+	// LinkBandwidthNonTransitive sends the community non-transitive (FRR 8.4 does not
+	// send non-transitive extended communities to eBGP peers: see docs/bgp-lab.md).
+	LinkBandwidthNonTransitive bool
 }
 
 // frrPeerConfig renders the peer's bgpd and bfdd configuration (pure).
-func frrPeerConfig(n lab.Node, prefixes []netip.Prefix, bfd bool) (bgpd, bfdd string) {
+func frrPeerConfig(n lab.Node, cfg FRRPeerConfig) (bgpd, bfdd string) {
+	prefixes, bfd := cfg.Prefixes, cfg.BFD
 	var b strings.Builder
 	fmt.Fprintf(&b, "frr defaults traditional\nhostname peer-%s\nlog stdout informational\n!\n", n.Name)
+	if cfg.LinkBandwidthMbps > 0 {
+		nt := ""
+		if cfg.LinkBandwidthNonTransitive {
+			nt = " non-transitive"
+		}
+		fmt.Fprintf(&b, "route-map LINKBW permit 10\n set extcommunity bandwidth %d%s\n!\n", cfg.LinkBandwidthMbps, nt)
+	}
 	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n no bgp network import-check\n no bgp default ipv4-unicast\n", lab.NodeASN, n.IP)
 	for _, nb := range []string{lab.RouterIP, lab.RouterIP6} {
 		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers 3 9\n neighbor %s timers connect 1\n", nb, lab.RouterASN, nb, nb)
@@ -46,6 +62,9 @@ func frrPeerConfig(n lab.Node, prefixes []netip.Prefix, bfd bool) (bgpd, bfdd st
 		v6     bool
 	}{{"ipv4", lab.RouterIP, false}, {"ipv6", lab.RouterIP6, true}} {
 		fmt.Fprintf(&b, " !\n address-family %s unicast\n  neighbor %s activate\n", fam.af, fam.nb)
+		if cfg.LinkBandwidthMbps > 0 {
+			fmt.Fprintf(&b, "  neighbor %s route-map LINKBW out\n", fam.nb)
+		}
 		for _, p := range prefixes {
 			if p.Addr().Is6() == fam.v6 {
 				fmt.Fprintf(&b, "  network %s\n", p)
@@ -72,7 +91,7 @@ func (e *Env) StartFRRPeer(cfg FRRPeerConfig) *FRRPeer {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		e.T.Fatal(err)
 	}
-	bgpd, bfdd := frrPeerConfig(n, cfg.Prefixes, cfg.BFD)
+	bgpd, bfdd := frrPeerConfig(n, cfg)
 	for name, body := range map[string]string{"zebra.conf": "hostname peer\n", "bgpd.conf": bgpd, "bfdd.conf": bfdd} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			e.T.Fatal(err)

@@ -10,7 +10,7 @@ import (
 )
 
 func TestFRRPeerConfig(t *testing.T) {
-	bgpd, bfdd := frrPeerConfig(lab.NodeAt(2), []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32"), netip.MustParsePrefix("2001:db8:100::7/128")}, true)
+	bgpd, bfdd := frrPeerConfig(lab.NodeAt(2), FRRPeerConfig{Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32"), netip.MustParsePrefix("2001:db8:100::7/128")}, BFD: true})
 	for _, want := range []string{
 		"router bgp 64512", "bgp router-id 192.0.2.12",
 		"neighbor 192.0.2.1 remote-as 64500", "neighbor 2001:db8:1::1 remote-as 64500",
@@ -25,9 +25,21 @@ func TestFRRPeerConfig(t *testing.T) {
 	if !strings.Contains(bfdd, "detect-multiplier 3") {
 		t.Errorf("bfdd.conf: %s", bfdd)
 	}
-	noBFD, _ := frrPeerConfig(lab.NodeAt(1), nil, false)
+	noBFD, _ := frrPeerConfig(lab.NodeAt(1), FRRPeerConfig{})
 	if strings.Contains(noBFD, "bfd") {
 		t.Error("BFD configured although off")
+	}
+	if strings.Contains(bgpd, "LINKBW") || strings.Contains(noBFD, "LINKBW") {
+		t.Error("link bandwidth configured although not asked for")
+	}
+	lbw, _ := frrPeerConfig(lab.NodeAt(1), FRRPeerConfig{LinkBandwidthMbps: 200, LinkBandwidthNonTransitive: true})
+	for _, want := range []string{
+		"route-map LINKBW permit 10\n set extcommunity bandwidth 200 non-transitive\n",
+		"neighbor 192.0.2.1 route-map LINKBW out\n", "neighbor 2001:db8:1::1 route-map LINKBW out\n",
+	} {
+		if !strings.Contains(lbw, want) {
+			t.Errorf("bgpd.conf lacks %q:\n%s", want, lbw)
+		}
 	}
 }
 

@@ -111,6 +111,8 @@ type KernelRoute struct {
 	Nexthops []struct {
 		Gateway string `json:"gateway"`
 		Dev     string `json:"dev"`
+		// Weight is the next hop's weight (absent, 0 here, means 1).
+		Weight int `json:"weight"`
 	} `json:"nexthops"`
 }
 
