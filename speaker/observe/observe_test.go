@@ -2,6 +2,7 @@ package observe_test
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/loadstone-lb/loadstone/api/model"
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/speaker/members"
 	"github.com/loadstone-lb/loadstone/speaker/observe"
@@ -80,5 +82,55 @@ func TestBuildMembershipAndCluster(t *testing.T) {
 		Members: map[string]members.Member{"n2": {MACs: []net.HardwareAddr{observetest.MAC("n2")}}}}})
 	if len(d.Alive) != 0 || !d.Degraded {
 		t.Errorf("degraded alive %v", d.Alive)
+	}
+}
+
+func TestBuildBGP(t *testing.T) {
+	c := observetest.New().
+		Service("default", "web", "n1", observetest.IP4).Endpoints("default", "web", "n1", 2, 1).Endpoints("default", "web", "n3", 0, 2).
+		Address("n1", netip.MustParseAddr("2001:db8::11"), netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")).
+		Address("n2", netip.MustParseAddr("192.0.2.22")).
+		BFDProfile("fast", v1beta1.BFDProfileSpec{}).
+		Community("c", v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "edge", Value: "65000:1"}}}).
+		Peer("a", v1beta1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "192.0.2.1", BFDProfile: "fast",
+			PasswordSecret: &v1beta1.SecretKeyReference{Namespace: "loadstone-system", Name: "bgp"}}).
+		Peer("b", v1beta1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "192.0.2.2",
+			PasswordSecret: &v1beta1.SecretKeyReference{Namespace: "loadstone-system", Name: "bgp", Key: "other"}}).
+		Peer("c", v1beta1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "192.0.2.3",
+			PasswordSecret: &v1beta1.SecretKeyReference{Namespace: "loadstone-system", Name: "gone"}}).
+		BGPAdvertisement("all", v1beta1.BGPAdvertisementSpec{Communities: []string{"edge"}}).
+		Secret("loadstone-system", "bgp", map[string]string{"password": "pw", "unused": "x"}).
+		Secret("loadstone-system", "unrelated", map[string]string{"password": "no"})
+	// The node's other address types do not count.
+	c.Lists.Nodes[0].Status.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: "198.51.100.1"}}, c.Lists.Nodes[0].Status.Addresses...)
+	s := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
+
+	if len(s.ConfigProblems) != 0 {
+		t.Fatalf("config problems %v", s.ConfigProblems)
+	}
+	if len(s.Config.BGPPeers) != 3 || s.Config.BGPAdvertisements["all"] == nil || s.Config.BFDProfiles["fast"] == nil ||
+		s.Config.Communities["edge"] != (model.CommunityValue{Standard: 65000<<16 | 1}) {
+		t.Errorf("config %+v", s.Config)
+	}
+	wantSecrets := map[model.SecretRef][]byte{{Namespace: "loadstone-system", Name: "bgp", Key: "password"}: []byte("pw")}
+	if diff := cmp.Diff(wantSecrets, s.Secrets); diff != "" {
+		t.Errorf("secrets (-want +got):\n%s", diff)
+	}
+	if s.SelfIPv4 != netip.MustParseAddr("192.0.2.11") || s.SelfIPv6 != netip.MustParseAddr("2001:db8::11") {
+		t.Errorf("self addresses %s %s", s.SelfIPv4, s.SelfIPv6)
+	}
+	web := s.Services[types.NamespacedName{Namespace: "default", Name: "web"}]
+	if diff := cmp.Diff(map[string]int{"n1": 3}, web.ReadyCounts); diff != "" {
+		t.Errorf("ready counts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]bool{"n1": true}, web.ReadyNodes); diff != "" {
+		t.Errorf("ready nodes (-want +got):\n%s", diff)
+	}
+	// Another node sees its own addresses; a node without any has none.
+	if s2 := c.Snapshot("n2", observetest.View{}); s2.SelfIPv4 != netip.MustParseAddr("192.0.2.22") || s2.SelfIPv6.IsValid() {
+		t.Errorf("n2 addresses %s %s", s2.SelfIPv4, s2.SelfIPv6)
+	}
+	if s3 := c.Snapshot("n3", observetest.View{}); s3.SelfIPv4.IsValid() || s3.SelfIPv6.IsValid() {
+		t.Errorf("n3 addresses %s %s", s3.SelfIPv4, s3.SelfIPv6)
 	}
 }
