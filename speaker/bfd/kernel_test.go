@@ -336,7 +336,19 @@ func newBfdd(t *testing.T, ns, config string) *bfdd {
 	if _, err := os.Stat("/usr/lib/frr/bfdd"); err != nil {
 		t.Skip("FRR's bfdd is not installed")
 	}
-	dir := t.TempDir()
+	// Not t.TempDir: its parent is 0700 and bfdd runs as user frr.
+	dir, err := os.MkdirTemp("", "lsbfd-frr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			if log, err := os.ReadFile(filepath.Join(dir, "bfdd.log")); err == nil {
+				t.Logf("bfdd log:\n%s", log)
+			}
+		}
+		os.RemoveAll(dir)
+	})
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -511,9 +523,9 @@ func TestKernelFRR(t *testing.T) {
 		fp, s := d.peer(addrA)
 		st, _ := m.status(addrB)
 		return fp.Status == "up" && fp.RemoteReceiveInterval == 200 && fp.RemoteTransmitInterval == 300 &&
-			st.TxInterval == 300*time.Millisecond && st.DetectionTime == 300*time.Millisecond, fmt.Sprintf("frr %s; ours %+v", s, st)
+			st.TxInterval == 300*time.Millisecond && st.DetectionTime == 600*time.Millisecond, fmt.Sprintf("frr %s; ours %+v", s, st)
 	})
-	// FRR's Final arrived (our Poll ended) and its detection uses our new TX (3 × 300 ms).
+	// Ours: TX max(300, FRR's 100 RX); detection 3 × max(our 200 RX, FRR's 100 TX).
 	if n := transitions(); n != before {
 		t.Errorf("our Poll caused %d transitions: %+v", n-before, m.changes.all)
 	}
