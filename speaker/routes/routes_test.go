@@ -35,7 +35,9 @@ var (
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
-func sel(k, v string) []labels.Selector { return []labels.Selector{labels.SelectorFromSet(labels.Set{k: v})} }
+func sel(k, v string) []labels.Selector {
+	return []labels.Selector{labels.SelectorFromSet(labels.Set{k: v})}
+}
 
 // modelPeer is a model peer with the model's defaults.
 func modelPeer(name, addr string, my, peer uint32) *model.BGPPeer {

@@ -77,3 +77,19 @@ func TestFromSnapshot(t *testing.T) {
 		t.Errorf("plan without the Secret, BFD down (-want +got):\n%s", diff)
 	}
 }
+
+// TestFromSnapshotDegraded: without memberlist, Node readiness stands in for liveness.
+func TestFromSnapshotDegraded(t *testing.T) {
+	c := observetest.New().Address("n1", netip.MustParseAddr("192.0.2.11")).
+		Service("default", "web", "n3", observetest.IP4).
+		Peer("r4", v1beta1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "192.0.2.1"}).
+		BGPAdvertisement("all", v1beta1.BGPAdvertisementSpec{})
+	s := c.Snapshot("n1", observetest.View{Degraded: true})
+	if got := routes.Compute(routes.FromSnapshot(s, s.Alive, nil, nil)); len(got.Paths["r4"]) != 1 {
+		t.Errorf("degraded, Node Ready: paths %v, want one", got.Paths)
+	}
+	s = c.NotReady("n1").Snapshot("n1", observetest.View{Degraded: true})
+	if got := routes.Compute(routes.FromSnapshot(s, s.Alive, nil, nil)); len(got.Peers) != 1 || len(got.Paths) != 0 {
+		t.Errorf("degraded, Node not Ready: peers %v paths %v, want the session and no paths", got.Peers, got.Paths)
+	}
+}
