@@ -18,6 +18,12 @@ func (l *Lab) FRRDir() string { return filepath.Join(l.cfg.Dir, "frr") }
 // bgpdConfig is the router's BGP configuration: dynamic neighbours from the node LAN in
 // two peer-groups (IPv4 sessions carry IPv4 unicast, IPv6 sessions IPv6 unicast), any
 // external AS, ECMP over up to 8 paths, fast timers and BFD with the "fast" profile.
+//
+// Weighted ECMP (externalTrafficPolicy Local) needs nothing more: FRR (7.4 and later,
+// checked with 8.4) turns the link-bandwidth extended community into next-hop weights by
+// default when every multipath carries it, also when it arrives non-transitive over eBGP
+// as gobgp sends it; multipath-relax lets nodes with different ASes share the multipath
+// set. See docs/bgp-lab.md and e2e/bgp's TestRouterWeightsLinkBandwidth.
 func bgpdConfig() string {
 	return fmt.Sprintf(`frr defaults traditional
 hostname %[1]s

@@ -94,7 +94,7 @@ func TestNsSysctls(t *testing.T) {
 func TestFRRConfig(t *testing.T) {
 	c := bgpdConfig()
 	for _, want := range []string{"router bgp 64500", "bgp listen range 192.0.2.0/24 peer-group NODES", "bgp listen range 2001:db8:1::/64 peer-group NODES6",
-		"no bgp ebgp-requires-policy", "maximum-paths 8", "neighbor NODES bfd profile fast", "neighbor NODES timers 3 9", "neighbor NODES timers connect 1"} {
+		"no bgp ebgp-requires-policy", "maximum-paths 8", "bgp bestpath as-path multipath-relax", "neighbor NODES bfd profile fast", "neighbor NODES timers 3 9", "neighbor NODES timers connect 1"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("bgpd.conf lacks %q", want)
 		}
