@@ -114,7 +114,7 @@ func TestHandshakeAndTimers(t *testing.T) {
 	if st := a.Status(); !st.Polling || st.DesiredMinTx != 100*time.Millisecond {
 		t.Fatalf("a just Up: %+v, want polling with DesiredMinTx 100ms", st)
 	}
-	now = run(t, now, now.Add(5*time.Second), a, b, nil)
+	run(t, now, now.Add(5*time.Second), a, b, nil)
 	sa, sb := a.Status(), b.Status()
 	if sa.State != StateUp || sb.State != StateUp || sa.Polling || sb.Polling {
 		t.Fatalf("after 5s: a %+v, b %+v", sa, sb)
@@ -137,21 +137,17 @@ func TestDetectionExpiry(t *testing.T) {
 	now := up(t, a, b)
 	now = run(t, now, now.Add(5*time.Second), a, b, nil)
 	// b falls silent: a notices after its detection time, not before.
-	last := now
 	_, _ = a.Tick(now)
 	detect := a.Status().DetectionTime
 	if detect != 300*time.Millisecond {
 		t.Fatalf("detection time %s, want 300ms", detect)
 	}
+	start := now
 	var lastRx time.Time
-	for {
-		// Find when a last heard b: run with b dropped and watch the transition.
-		now = run(t, now, now.Add(10*time.Millisecond), a, b, func(s *Session) bool { return s == b })
-		if a.State() != StateUp {
-			break
-		}
+	for a.State() == StateUp {
 		lastRx = a.lastRx
-		if now.Sub(last) > 2*time.Second {
+		now = run(t, now, now.Add(10*time.Millisecond), a, b, func(s *Session) bool { return s == b })
+		if now.Sub(start) > 2*time.Second {
 			t.Fatal("a never went down")
 		}
 	}
@@ -162,12 +158,13 @@ func TestDetectionExpiry(t *testing.T) {
 	if now.Sub(lastRx) < detect {
 		t.Fatalf("went down %s after the last packet, before the detection time %s", now.Sub(lastRx), detect)
 	}
-	// Down again means slow again, and the next packet says Down with diag 1.
-	out, _ := a.Tick(now)
+	// Down again means slow again; a told b at once (b's packets were lost, a's were not).
 	if st.DesiredMinTx != time.Second {
 		t.Fatalf("DesiredMinTx after Down %s, want 1s", st.DesiredMinTx)
 	}
-	_ = out
+	if sb := b.Status(); sb.State != StateDown || sb.LocalDiag != DiagNeighborDown || sb.RemoteDiag != DiagControlDetectionExpired {
+		t.Fatalf("b %+v, want Down with diag 3, remote diag 1", sb)
+	}
 }
 
 func TestExactDetectionBoundary(t *testing.T) {
@@ -214,7 +211,9 @@ func TestRemoteSignalsDown(t *testing.T) {
 				t.Fatalf("sent %+v, want Down diag 3 at once", out)
 			}
 			// AdminDown keeps a Down session Down; Down brings it to Init.
-			a.Receive(now, p)
+			if err := a.Receive(now, p); err != nil {
+				t.Fatal(err)
+			}
 			want := StateDown
 			if tc.remote == StateDown {
 				want = StateInit
@@ -369,7 +368,7 @@ func TestPollSequenceTimerChange(t *testing.T) {
 			if st.Polling || st.TxInterval != tc.txAfter || st.DetectionTime != tc.detectAfter || st.State != StateUp {
 				t.Fatalf("after the Final: %+v, want tx %s detect %s", st, tc.txAfter, tc.detectAfter)
 			}
-			now = run(t, now, now.Add(5*time.Second), a, b, nil)
+			run(t, now, now.Add(5*time.Second), a, b, nil)
 			sb := b.Status()
 			if sb.State != StateUp || sb.TxInterval != tc.peerTxAfter || sb.DetectionTime != tc.peerDetectA {
 				t.Fatalf("peer: %+v, want Up, tx %s detect %s", sb, tc.peerTxAfter, tc.peerDetectA)
@@ -393,7 +392,7 @@ func TestConfigureDuringPoll(t *testing.T) {
 	if st := a.Status(); !st.Polling || st.DesiredMinTx != 300*time.Millisecond {
 		t.Fatalf("after the first Final: %+v, want a second Poll to 300ms", st)
 	}
-	now = run(t, now, now.Add(5*time.Second), a, b, nil)
+	run(t, now, now.Add(5*time.Second), a, b, nil)
 	if st := b.Status(); st.TxInterval != 300*time.Millisecond || st.DetectionTime != 900*time.Millisecond {
 		t.Fatalf("peer %+v", st)
 	}
