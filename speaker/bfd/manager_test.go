@@ -1,0 +1,288 @@
+package bfd
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// memNet is an in-memory network between Managers: a faithful stand-in for UDP on one
+// link (datagrams, source and destination addresses, TTL 255, loss on demand).
+type memNet struct {
+	mu        sync.Mutex
+	listeners map[netip.Addr]*memListener // by the address it serves
+	drop      bool
+}
+
+type memHost struct {
+	net   *memNet
+	addrs []netip.Addr
+}
+
+type memListener struct {
+	v6   bool
+	in   chan Datagram
+	data chan []byte
+	done chan struct{}
+	once sync.Once
+}
+
+func newMemNet() *memNet { return &memNet{listeners: map[netip.Addr]*memListener{}} }
+
+func (n *memNet) host(addrs ...netip.Addr) *memHost { return &memHost{net: n, addrs: addrs} }
+
+func (h *memHost) Listen(v6 bool) (Listener, error) {
+	l := &memListener{v6: v6, in: make(chan Datagram, 256), data: make(chan []byte, 256), done: make(chan struct{})}
+	h.net.mu.Lock()
+	defer h.net.mu.Unlock()
+	for _, a := range h.addrs {
+		if a.Is6() == v6 {
+			h.net.listeners[a] = l
+		}
+	}
+	return l, nil
+}
+
+func (h *memHost) Dial(local, peer netip.Addr) (Sender, error) {
+	if !local.IsValid() {
+		for _, a := range h.addrs {
+			if a.Is4() == peer.Is4() {
+				local = a
+			}
+		}
+	}
+	return &memSender{net: h.net, local: local, peer: peer}, nil
+}
+
+func (l *memListener) ReadFrom(b []byte) (Datagram, error) {
+	select {
+	case d := <-l.in:
+		data := <-l.data
+		d.N = copy(b, data)
+		return d, nil
+	case <-l.done:
+		return Datagram{}, errors.New("closed")
+	}
+}
+
+func (l *memListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// inject delivers a datagram as if it came from src with the given TTL.
+func (n *memNet) inject(src, dst netip.Addr, ttl int, b []byte) {
+	n.mu.Lock()
+	l := n.listeners[dst]
+	n.mu.Unlock()
+	if l == nil {
+		return
+	}
+	select {
+	case <-l.done:
+	default:
+		l.in <- Datagram{Src: src, Dst: dst, TTL: ttl}
+		l.data <- b
+	}
+}
+
+type memSender struct {
+	net         *memNet
+	local, peer netip.Addr
+}
+
+func (s *memSender) Send(b []byte) error {
+	s.net.mu.Lock()
+	drop := s.net.drop
+	s.net.mu.Unlock()
+	if !drop {
+		s.net.inject(s.local, s.peer, 255, append([]byte(nil), b...))
+	}
+	return nil
+}
+
+func (s *memSender) LocalAddr() netip.Addr { return s.local }
+func (s *memSender) Close() error          { return nil }
+
+type memManager struct {
+	*Manager
+	mu      sync.Mutex
+	changes []Change
+	reg     *prometheus.Registry
+}
+
+func newMemManager(t *testing.T, clk *clocktesting.FakeClock, h *memHost) *memManager {
+	t.Helper()
+	mm := &memManager{reg: prometheus.NewRegistry()}
+	m, err := New(Config{Clock: clk, Network: h, Registerer: mm.reg, OnChange: func(c Change) {
+		// OnChange runs without the Manager's locks: it may look at the sessions.
+		_ = mm.Sessions()
+		mm.mu.Lock()
+		mm.changes = append(mm.changes, c)
+		mm.mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm.Manager = m
+	t.Cleanup(func() { _ = m.Close() })
+	return mm
+}
+
+func (m *memManager) state(peer netip.Addr) Status {
+	for _, s := range m.Sessions() {
+		if s.Peer == peer {
+			return s
+		}
+	}
+	return Status{}
+}
+
+// advance steps the fake clock in 10 ms steps until cond holds (bounded in fake time).
+func advance(t *testing.T, clk *clocktesting.FakeClock, what string, cond func() (bool, string)) {
+	t.Helper()
+	var state string
+	for range 3000 { // 30 s of fake time
+		var ok bool
+		if ok, state = cond(); ok {
+			return
+		}
+		clk.Step(10 * time.Millisecond)
+		time.Sleep(200 * time.Microsecond) // let the loop run
+	}
+	t.Fatalf("waiting for %s; last state %s", what, state)
+}
+
+func TestManagerInMemory(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	n := newMemNet()
+	a := newMemManager(t, clk, n.host(addrA, addrA6))
+	b := newMemManager(t, clk, n.host(addrB, addrB6))
+	if err := a.Set([]SessionConfig{fastSession(addrB, netip.Addr{}), fastSession(addrB6, netip.Addr{})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set([]SessionConfig{fastSession(addrA, addrB), fastSession(addrA6, addrB6)}); err != nil {
+		t.Fatal(err)
+	}
+	advance(t, clk, "all Up", func() (bool, string) {
+		s := fmt.Sprint(a.Sessions(), b.Sessions())
+		return a.state(addrB).State == StateUp && a.state(addrB6).State == StateUp &&
+			b.state(addrA).State == StateUp && b.state(addrA6).State == StateUp, s
+	})
+	if got := a.state(addrB).Local; got != addrA {
+		t.Errorf("chosen local %s, want %s", got, addrA)
+	}
+
+	// Bad input for Set changes nothing.
+	for _, bad := range [][]SessionConfig{
+		{fastSession(addrB, netip.Addr{}), fastSession(addrB, netip.Addr{})},
+		{{Peer: addrB, DesiredMinTx: time.Second, DetectMult: 0}},
+		{{Peer: addrB, DesiredMinTx: time.Second, DetectMult: 3, MinimumTTL: 256}},
+		{{DesiredMinTx: time.Second, DetectMult: 3}},
+	} {
+		if err := a.Set(bad); err == nil {
+			t.Errorf("Set(%+v) accepted", bad)
+		}
+	}
+
+	// Discards, each counted under its reason, none reaching a session.
+	before := a.state(addrB)
+	valid := Packet{State: StateUp, DetectMult: 3, MyDiscriminator: before.RemoteDiscriminator, YourDiscriminator: before.LocalDiscriminator,
+		DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond}
+	unknownDiscr := valid
+	unknownDiscr.YourDiscriminator = before.LocalDiscriminator + 1
+	unknownAddr := valid
+	unknownAddr.YourDiscriminator, unknownAddr.State = 0, StateDown
+	for _, tc := range []struct {
+		reason string
+		src    netip.Addr
+		ttl    int
+		b      []byte
+	}{
+		{discardBadPacket, addrB, 255, []byte{1, 2, 3}},
+		{discardLowTTL, addrB, 254, valid.Marshal()},
+		{discardUnknownSession, addrB, 255, unknownDiscr.Marshal()},
+		{discardUnknownSession, netip.MustParseAddr("192.0.2.99"), 255, unknownAddr.Marshal()},
+		{discardUnknownSession, netip.MustParseAddr("192.0.2.99"), 255, valid.Marshal()}, // right discriminator, wrong peer
+	} {
+		c := a.metrics.discarded.WithLabelValues(tc.reason)
+		want := testutil.ToFloat64(c) + 1
+		n.inject(tc.src, addrA, tc.ttl, tc.b)
+		advance(t, clk, "discard "+tc.reason, func() (bool, string) {
+			return testutil.ToFloat64(c) == want, fmt.Sprint(testutil.ToFloat64(c))
+		})
+	}
+
+	// Parameters change in place: same discriminator, new timers, no transition.
+	a.mu.Lock()
+	nChanges := len(a.changes)
+	a.mu.Unlock()
+	slow := fastSession(addrB, netip.Addr{})
+	slow.DesiredMinTx, slow.RequiredMinRx = 300*time.Millisecond, 200*time.Millisecond
+	if err := a.Set([]SessionConfig{slow, fastSession(addrB6, netip.Addr{})}); err != nil {
+		t.Fatal(err)
+	}
+	advance(t, clk, "new timers negotiated", func() (bool, string) {
+		st, sb := a.state(addrB), b.state(addrA)
+		return st.TxInterval == 300*time.Millisecond && sb.TxInterval == 200*time.Millisecond && sb.DetectionTime == 900*time.Millisecond,
+			fmt.Sprintf("%+v / %+v", st, sb)
+	})
+	if st := a.state(addrB); st.LocalDiscriminator != before.LocalDiscriminator || st.State != StateUp {
+		t.Errorf("update replaced the session: %+v → %+v", before, st)
+	}
+	a.mu.Lock()
+	if len(a.changes) != nChanges {
+		t.Errorf("update caused transitions: %+v", a.changes[nChanges:])
+	}
+	a.mu.Unlock()
+
+	// Removal: AdminDown tells b at once (diag 3), and a reports its own AdminDown.
+	if err := a.Set([]SessionConfig{slow}); err != nil {
+		t.Fatal(err)
+	}
+	advance(t, clk, "b's IPv6 session Down by AdminDown", func() (bool, string) {
+		st := b.state(addrA6)
+		return st.State == StateDown && st.LocalDiag == DiagNeighborDown, fmt.Sprintf("%+v", st)
+	})
+	advance(t, clk, "a reports the AdminDown", func() (bool, string) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, c := range a.changes {
+			if c.Peer == addrB6 && c.New == StateAdminDown && c.Diag == DiagAdminDown {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", a.changes)
+	})
+
+	// Silent loss: detection time expiry on both sides, in order Up → Down for a.
+	n.mu.Lock()
+	n.drop = true
+	n.mu.Unlock()
+	advance(t, clk, "Down by detection", func() (bool, string) {
+		st, sb := a.state(addrB), b.state(addrA)
+		return st.State == StateDown && st.LastDownDiag == DiagControlDetectionExpired && sb.State == StateDown,
+			fmt.Sprintf("%+v / %+v", st, sb)
+	})
+	a.mu.Lock()
+	var seq []State
+	for _, c := range a.changes {
+		if c.Peer == addrB {
+			seq = append(seq, c.New)
+		}
+	}
+	a.mu.Unlock()
+	if len(seq) < 2 || seq[len(seq)-1] != StateDown || seq[len(seq)-2] != StateUp {
+		t.Errorf("a's transitions to %s: %v, want ... Up, Down", addrB, seq)
+	}
+	if v := testutil.ToFloat64(a.metrics.transitions.WithLabelValues(addrB.String(), "Down")); v != 1 {
+		t.Errorf("transitions{to=Down} = %v, want 1", v)
+	}
+}
