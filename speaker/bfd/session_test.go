@@ -432,3 +432,46 @@ func TestJitter(t *testing.T) {
 		}
 	}
 }
+
+// Whatever valid packets arrive, in whatever order and at whatever times, the session
+// never panics, only sends packets that parse, never asks to be woken in the past, and
+// keeps its variables consistent.
+func FuzzSession(f *testing.F) {
+	f.Add([]byte{0x20, 0x40, 3, 24, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x86, 0xa0, 0, 1, 0x86, 0xa0, 0, 0, 0, 0, 50}, false)
+	f.Add(append(frrUp, 10), true)
+	f.Fuzz(func(t *testing.T, data []byte, passive bool) {
+		s := NewSession(t0, 1, Params{DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond, DetectMult: 2, Passive: passive}, rand.NewPCG(1, 1))
+		now := t0
+		check := func() {
+			out, wake := s.Tick(now)
+			for _, p := range out {
+				if _, err := Parse(p.Marshal()); err != nil {
+					t.Fatalf("sent unparsable %+v: %v", p, err)
+				}
+				if p.Poll && p.Final {
+					t.Fatalf("sent P and F together: %+v", p)
+				}
+			}
+			if !wake.IsZero() && !wake.After(now) {
+				t.Fatalf("wake %s not after now %s", wake, now)
+			}
+			if st := s.Status(); st.State != StateUp && st.DesiredMinTx < time.Second {
+				t.Fatalf("DesiredMinTx %s while %s", st.DesiredMinTx, st.State)
+			}
+		}
+		// Each record: 24 bytes of packet and one byte of milliseconds to wait.
+		for len(data) >= 25 {
+			if p, err := Parse(data[:24]); err == nil {
+				_ = s.Receive(now, p)
+			}
+			check()
+			now = now.Add(time.Duration(data[24]) * 10 * time.Millisecond)
+			check()
+			data = data[25:]
+		}
+		if len(data) > 0 && data[0]&1 == 1 {
+			s.Configure(now, Params{DesiredMinTx: 300 * time.Millisecond, RequiredMinRx: 300 * time.Millisecond, DetectMult: 1})
+			check()
+		}
+	})
+}
