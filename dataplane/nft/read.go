@@ -1,0 +1,154 @@
+package nft
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+
+	"github.com/loadstone-lb/loadstone/dataplane/plan"
+)
+
+// Lister is the part of *nftables.Conn that Read uses.
+type Lister interface {
+	GetSetByName(*nftables.Table, string) (*nftables.Set, error)
+	GetSetElements(*nftables.Set) ([]nftables.SetElement, error)
+}
+
+// Read lists the table's sets and maps back from the kernel and decodes them into a
+// Plan (without IDs, which live only in the caller's memory): for tests, debugging and
+// checking what is really installed. It fails when the table does not exist.
+func Read(c Lister) (plan.Plan, error) {
+	p := plan.Plan{
+		Frontends: map[plan.Frontend]plan.Dispatch{}, Tables: map[uint32][]netip.AddrPort{},
+		Reject: map[plan.Frontend]bool{}, Ranged: map[plan.Frontend]bool{}, Allowed: map[plan.Range]bool{},
+		Masquerade: map[plan.Frontend]bool{}, Remote: map[netip.Addr]bool{},
+	}
+	for _, v6 := range []bool{false, true} {
+		get := func(base string) ([]nftables.SetElement, error) {
+			name := famName(base, v6)
+			s, err := c.GetSetByName(table, name)
+			if err != nil {
+				return nil, fmt.Errorf("set %s: %w", name, err)
+			}
+			els, err := c.GetSetElements(s)
+			if err != nil {
+				return nil, fmt.Errorf("elements of %s: %w", name, err)
+			}
+			return els, nil
+		}
+		els, err := get(setServices)
+		if err != nil {
+			return p, err
+		}
+		for _, e := range els {
+			f, err := decodeFrontend(e.Key)
+			if err != nil {
+				return p, err
+			}
+			if e.VerdictData == nil {
+				return p, fmt.Errorf("frontend %v without verdict", f)
+			}
+			cs, ok := parseChain(e.VerdictData.Chain)
+			if !ok {
+				return p, fmt.Errorf("frontend %v: unexpected chain %q", f, e.VerdictData.Chain)
+			}
+			d := p.Frontends[f]
+			d.Size, d.Affinity = cs.Size, cs.Affinity
+			p.Frontends[f] = d
+		}
+		if els, err = get(setIDs); err != nil {
+			return p, err
+		}
+		for _, e := range els {
+			f, err := decodeFrontend(e.Key)
+			if err != nil {
+				return p, err
+			}
+			d := p.Frontends[f]
+			d.ID = binaryutil.NativeEndian.Uint32(e.Val)
+			p.Frontends[f] = d
+		}
+		if els, err = get(setBackends); err != nil {
+			return p, err
+		}
+		for _, e := range els {
+			if len(e.Key) != 8 {
+				return p, fmt.Errorf("backend slot of %d bytes", len(e.Key))
+			}
+			id, i := binaryutil.NativeEndian.Uint32(e.Key[:4]), int(binaryutil.NativeEndian.Uint32(e.Key[4:]))
+			b, err := decodeBackend(e.Val)
+			if err != nil {
+				return p, err
+			}
+			t := p.Tables[id]
+			for len(t) <= i {
+				t = append(t, netip.AddrPort{})
+			}
+			t[i] = b
+			p.Tables[id] = t
+		}
+		for base, m := range map[string]map[plan.Frontend]bool{setReject: p.Reject, setRanged: p.Ranged, setMasquerade: p.Masquerade} {
+			if els, err = get(base); err != nil {
+				return p, err
+			}
+			for _, e := range els {
+				f, err := decodeFrontend(e.Key)
+				if err != nil {
+					return p, err
+				}
+				m[f] = true
+			}
+		}
+		if els, err = get(setAllowed); err != nil {
+			return p, err
+		}
+		for _, e := range els {
+			n := 4
+			if v6 {
+				n = 16
+			}
+			if len(e.Key) != len(e.KeyEnd) || len(e.Key) < n {
+				return p, fmt.Errorf("allowed range of %d/%d bytes", len(e.Key), len(e.KeyEnd))
+			}
+			f, err := decodeFrontend(e.Key[:len(e.Key)-n])
+			if err != nil {
+				return p, err
+			}
+			pfx, err := rangePrefix(e.Key[len(e.Key)-n:], e.KeyEnd[len(e.KeyEnd)-n:])
+			if err != nil {
+				return p, err
+			}
+			p.Allowed[plan.Range{Frontend: f, Source: pfx}] = true
+		}
+		if els, err = get(setRemote); err != nil {
+			return p, err
+		}
+		for _, e := range els {
+			a, ok := netip.AddrFromSlice(e.Key)
+			if !ok {
+				return p, fmt.Errorf("remote address of %d bytes", len(e.Key))
+			}
+			p.Remote[a] = true
+		}
+	}
+	return p, nil
+}
+
+// rangePrefix turns an interval [first, last] back into the prefix it was made from.
+func rangePrefix(first, last []byte) (netip.Prefix, error) {
+	a, _ := netip.AddrFromSlice(first)
+	for bits := 0; bits <= len(first)*8; bits++ {
+		p := netip.PrefixFrom(a, bits)
+		if p.Masked().Addr() == a && lastAddr(p).Compare(mustAddr(last)) == 0 {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("range %v-%v is not a prefix", a, mustAddr(last))
+}
+
+func mustAddr(b []byte) netip.Addr {
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}

@@ -1,0 +1,160 @@
+package nft
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables/binaryutil"
+
+	"github.com/loadstone-lb/loadstone/dataplane/plan"
+)
+
+// elem is one set or map element in wire form.
+type elem struct {
+	Key, KeyEnd []byte
+	Val         []byte // map data
+	Chain       string // vmap: goto this chain
+}
+
+func (e elem) id() string { return string(e.Key) + "\x00" + string(e.KeyEnd) }
+
+func (e elem) equal(o elem) bool {
+	return string(e.Val) == string(o.Val) && e.Chain == o.Chain
+}
+
+// state is the table's content in wire form: what a plan asks for, or what was applied.
+type state struct {
+	chains map[string]chainSpec        // Maglev chains by name
+	sets   map[string]map[string]elem  // set name → element id → element
+}
+
+func newState() *state {
+	s := &state{chains: map[string]chainSpec{}, sets: map[string]map[string]elem{}}
+	for name := range sets() {
+		s.sets[name] = map[string]elem{}
+	}
+	return s
+}
+
+func (s *state) add(set string, e elem) { s.sets[set][e.id()] = e }
+
+// encodeFrontend: addr . proto (padded to 4) . port (big-endian, padded to 4).
+func encodeFrontend(f plan.Frontend) []byte {
+	a := f.Addr.AsSlice()
+	b := make([]byte, 0, len(a)+8)
+	b = append(b, a...)
+	b = append(b, byte(f.Protocol), 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, f.Port)
+	return append(b, 0, 0)
+}
+
+func decodeFrontend(b []byte) (plan.Frontend, error) {
+	if len(b) != 12 && len(b) != 24 {
+		return plan.Frontend{}, fmt.Errorf("frontend key of %d bytes", len(b))
+	}
+	n := len(b) - 8
+	a, _ := netip.AddrFromSlice(b[:n])
+	return plan.Frontend{Addr: a, Protocol: plan.Protocol(b[n]), Port: binary.BigEndian.Uint16(b[n+4:])}, nil
+}
+
+// encodeBackend: addr . port (big-endian, padded to 4), the DNAT registers' layout.
+func encodeBackend(ap netip.AddrPort) []byte {
+	b := ap.Addr().AsSlice()
+	b = binary.BigEndian.AppendUint16(b, ap.Port())
+	return append(b, 0, 0)
+}
+
+func decodeBackend(b []byte) (netip.AddrPort, error) {
+	if len(b) != 8 && len(b) != 20 {
+		return netip.AddrPort{}, fmt.Errorf("backend of %d bytes", len(b))
+	}
+	n := len(b) - 4
+	a, _ := netip.AddrFromSlice(b[:n])
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(b[n:])), nil
+}
+
+// encodeSlot: table ID . entry index, both native-endian like jhash's output.
+func encodeSlot(id uint32, i int) []byte {
+	return append(binaryutil.NativeEndian.PutUint32(id), binaryutil.NativeEndian.PutUint32(uint32(i))...)
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(a)*8; i++ {
+		a[i/8] |= 0x80 >> (i % 8)
+	}
+	out, _ := netip.AddrFromSlice(a)
+	return out
+}
+
+// desired turns a plan into wire form.
+func desired(p plan.Plan) *state {
+	s := newState()
+	for f, d := range p.Frontends {
+		v6 := f.Addr.Is6()
+		c := chainSpec{V6: v6, Size: d.Size, Affinity: d.Affinity}
+		s.chains[c.name()] = c
+		k := encodeFrontend(f)
+		s.add(famName(setServices, v6), elem{Key: k, Chain: c.name()})
+		s.add(famName(setIDs, v6), elem{Key: k, Val: binaryutil.NativeEndian.PutUint32(d.ID)})
+	}
+	for id, tab := range p.Tables {
+		for i, b := range tab {
+			s.add(famName(setBackends, b.Addr().Is6()), elem{Key: encodeSlot(id, i), Val: encodeBackend(b)})
+		}
+	}
+	for f := range p.Reject {
+		s.add(famName(setReject, f.Addr.Is6()), elem{Key: encodeFrontend(f)})
+	}
+	for f := range p.Ranged {
+		s.add(famName(setRanged, f.Addr.Is6()), elem{Key: encodeFrontend(f)})
+	}
+	for r := range p.Allowed {
+		k := encodeFrontend(r.Frontend)
+		s.add(famName(setAllowed, r.Frontend.Addr.Is6()), elem{
+			Key:    append(append([]byte{}, k...), r.Source.Masked().Addr().AsSlice()...),
+			KeyEnd: append(append([]byte{}, k...), lastAddr(r.Source).AsSlice()...),
+		})
+	}
+	for f := range p.Masquerade {
+		s.add(famName(setMasquerade, f.Addr.Is6()), elem{Key: encodeFrontend(f)})
+	}
+	for a := range p.Remote {
+		s.add(famName(setRemote, a.Is6()), elem{Key: a.AsSlice()})
+	}
+	return s
+}
+
+// count is the number of elements per metric kind.
+func (s *state) count() map[string]int {
+	c := map[string]int{"chains": len(s.chains)}
+	for name, els := range s.sets {
+		c[kindOf(name)] += len(els)
+	}
+	return c
+}
+
+// kindOf maps a set name to the objects metric's kind label.
+func kindOf(set string) string {
+	switch set[:len(set)-1] {
+	case setServices:
+		return "frontends"
+	case setIDs:
+		return "frontend_ids"
+	case setBackends:
+		return "table_entries"
+	case setReject:
+		return "reject"
+	case setRanged:
+		return "ranged"
+	case setAllowed:
+		return "source_ranges"
+	case setMasquerade:
+		return "masquerade"
+	case setRemote:
+		return "remote"
+	}
+	return "other"
+}
