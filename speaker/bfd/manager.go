@@ -22,8 +22,9 @@ type Config struct {
 	// Clock drives the timers; nil is the real clock.
 	Clock clock.WithTicker
 	// OnChange is called on every session state transition, from one goroutine, in
-	// order, with no lock of the Manager held (it may call Sessions or Set). It should
-	// return promptly: timers and received packets wait for it.
+	// order, with no lock of the Manager held (it may call Sessions or Set, not Close,
+	// which waits for that goroutine). It should return promptly: timers and received
+	// packets wait for it.
 	OnChange func(Change)
 	// Network creates the sockets; nil is UDPNetwork{}.
 	Network Network
@@ -499,11 +500,13 @@ func (m *Manager) Sessions() []Status {
 // Close sends AdminDown (diag 7) on every session, closes every socket and stops the
 // goroutines. OnChange is not called for these last transitions.
 func (m *Manager) Close() error {
+	// setMu only while marking closed: an OnChange blocked in Set must not keep the
+	// loop, which wg.Wait below waits for, from ending.
 	m.setMu.Lock()
-	defer m.setMu.Unlock()
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
+		m.setMu.Unlock()
 		return nil
 	}
 	m.closed = true
@@ -516,6 +519,7 @@ func (m *Manager) Close() error {
 	m.sessions, m.byDiscr, m.pending = map[netip.Addr]*session{}, map[uint32]*session{}, nil
 	m.countStates()
 	m.mu.Unlock()
+	m.setMu.Unlock()
 
 	m.send(out)
 	close(m.done)
