@@ -11,6 +11,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -23,6 +26,7 @@ import (
 	"github.com/loadstone-lb/loadstone/api/model"
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/internal/testenv"
+	"github.com/loadstone-lb/loadstone/speaker/report"
 )
 
 // readSamples returns every object of every YAML file in dir, in file order.
@@ -137,6 +141,10 @@ func TestCRDs(t *testing.T) {
 
 	t.Run("conditions go through the status subresource", func(t *testing.T) {
 		testConditions(ctx, t, c)
+	})
+
+	t.Run("BGPSessionStatus as the speaker renders it", func(t *testing.T) {
+		testBGPSessionStatus(ctx, t, c)
 	})
 
 	t.Run("range order rule agrees with netip", func(t *testing.T) {
@@ -296,5 +304,87 @@ func testRangeOrder(ctx context.Context, t *testing.T, c client.Client) {
 		case !wantOK && !strings.Contains(err.Error(), "is reversed"):
 			t.Errorf("%s: rejected for another reason: %v", rangeStr, err)
 		}
+	}
+}
+
+// testBGPSessionStatus writes BGPSessionStatus objects rendered by the speaker's diff
+// (speaker/report) through the status subresource, at the schema's limits, and checks
+// that the API server keeps them as written and that the next diff is empty; values
+// outside the schema are rejected.
+func testBGPSessionStatus(ctx context.Context, t *testing.T, c client.Client) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	router := netip.MustParseAddr("192.0.2.254")
+	full := report.BGPSession{Peer: "router", Address: router, State: v1beta1.BGPStateEstablished,
+		EstablishedSince: now.Add(-time.Hour + 250*time.Millisecond), NegotiatedHold: 9 * time.Second, NegotiatedKeepalive: 3 * time.Second,
+		LastError: strings.Repeat("x", 5000), BFDProfile: "fast", BFDState: v1beta1.BFDStateUp,
+		BFDLastDownDiag: "ControlDetectionTimeExpired", BFDLastDown: now.Add(-2 * time.Hour),
+		Problems: []string{`Secret loadstone-system/bgp does not exist`}}
+	for i := range v1beta1.MaxAdvertisedPaths + 10 {
+		full.Advertised = append(full.Advertised, report.AdvertisedPath{
+			Prefix:  netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, byte(i >> 8), byte(i)}), 128),
+			NextHop: netip.MustParseAddr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), Communities: []uint32{0xffffffff, 1},
+			LargeCommunities: [][3]uint32{{4294967295, 4294967295, 4294967295}}, LocalPref: 4294967295, HasLocalPref: true, LinkBandwidth: 3.4e38})
+	}
+	sessions := []report.BGPSession{full,
+		{Peer: "idle-" + strings.Repeat("p", 240), Address: netip.MustParseAddr("2001:db8::1"), State: v1beta1.BGPStateIdle}}
+	node := strings.Repeat("n", 60) + ".example.net" // a dotted, long node name: hashed name and label
+	plan := report.BGPStatuses(now, node, "uid-node", sessions, nil)
+	if len(plan.Create) != 2 {
+		t.Fatalf("plan %+v", plan)
+	}
+	for _, st := range plan.Create {
+		status := st.Status
+		if err := c.Create(ctx, st); err != nil {
+			t.Fatalf("create %s: %v", st.Name, err)
+		}
+		st.Status = status
+		if err := c.Status().Update(ctx, st); err != nil {
+			t.Fatalf("status update %s: %v", st.Name, err)
+		}
+	}
+	var list v1beta1.BGPSessionStatusList
+	if err := c.List(ctx, &list, client.MatchingLabels{v1beta1.LabelStatusNode: report.LabelValue(node)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 2 {
+		t.Fatalf("listed %d objects by the node label, want 2", len(list.Items))
+	}
+	if p := report.BGPStatuses(now.Add(time.Minute), node, "uid-node", sessions, list.Items); !p.Empty() {
+		t.Errorf("the diff after writing is not empty: %d creates, %d updates, %d deletes", len(p.Create), len(p.Update), len(p.Delete))
+		for _, u := range p.Update {
+			t.Logf("%s: %s", u.New.Name, cmp.Diff(u.Old.Status, u.New.Status))
+		}
+	}
+
+	// What the schema rejects.
+	for _, tc := range []struct {
+		name   string
+		status string
+		want   string
+	}{
+		{"unknown session state", `{sessionState: Up}`, `Unsupported value: "Up"`},
+		{"unknown BFD state", `{bfdState: Established}`, `Unsupported value: "Established"`},
+		{"negative count", `{advertisedCount: -1}`, "should be greater than or equal to 0"},
+		{"too many paths", `{advertised: [` + strings.TrimSuffix(strings.Repeat(`{prefix: "203.0.113.1/32"}, `, v1beta1.MaxAdvertisedPaths+1), ", ") + `]}`, "must have at most 1024 items"},
+		{"error too long", `{lastError: "` + strings.Repeat("x", 1025) + `"}`, "Too long"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := fromYAML(t, "apiVersion: loadstone.io/v1beta1\nkind: BGPSessionStatus\nmetadata: {name: bad-status}\n")
+			if err := c.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+			if err := c.Get(ctx, client.ObjectKey{Name: "bad-status"}, u); err != nil {
+				t.Fatal(err)
+			}
+			var status map[string]any
+			if err := yaml.Unmarshal([]byte(tc.status), &status); err != nil {
+				t.Fatal(err)
+			}
+			u.Object["status"] = status
+			err := c.Status().Update(ctx, u, client.DryRunAll)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("status %.80s: got %v, want an error containing %q", tc.status, err, tc.want)
+			}
+		})
 	}
 }
