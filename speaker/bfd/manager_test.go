@@ -286,3 +286,57 @@ func TestManagerInMemory(t *testing.T) {
 		t.Errorf("transitions{to=Down} = %v, want 1", v)
 	}
 }
+
+// OnChange may call Set (here: the same configuration, a no-op) and Sessions, and Close
+// still returns while transitions keep coming.
+func TestManagerOnChangeCallsSet(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	n := newMemNet()
+	cfg := []SessionConfig{fastSession(addrB, netip.Addr{})}
+	var m *Manager
+	var mu sync.Mutex
+	var calls []error
+	ready := make(chan struct{})
+	a, err := New(Config{Clock: clk, Network: n.host(addrA), OnChange: func(Change) {
+		<-ready
+		err := m.Set(cfg)
+		mu.Lock()
+		calls = append(calls, err)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = a
+	close(ready)
+	b := newMemManager(t, clk, n.host(addrB))
+	if err := b.Set([]SessionConfig{fastSession(addrA, addrB)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Set(cfg); err != nil {
+		t.Fatal(err)
+	}
+	advance(t, clk, "Up", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range a.Sessions() {
+			if s.State == StateUp {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(a.Sessions(), calls)
+	})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, err := range calls {
+		if err != nil && err.Error() != "bfd: manager closed" {
+			t.Errorf("Set from OnChange: %v", err)
+		}
+	}
+	if len(calls) == 0 {
+		t.Error("OnChange never called")
+	}
+}
