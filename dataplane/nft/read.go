@@ -10,16 +10,15 @@ import (
 	"github.com/loadstone-lb/loadstone/dataplane/plan"
 )
 
-// Lister is the part of *nftables.Conn that Read uses.
-type Lister interface {
-	GetSetByName(*nftables.Table, string) (*nftables.Set, error)
-	GetSetElements(*nftables.Set) ([]nftables.SetElement, error)
-}
-
 // Read lists the table's sets and maps back from the kernel and decodes them into a
 // Plan (without IDs, which live only in the caller's memory): for tests, debugging and
-// checking what is really installed. It fails when the table does not exist.
-func Read(c Lister) (plan.Plan, error) {
+// checking what is really installed, in the network namespace netns (0: the current
+// one). It fails when the table does not exist.
+func Read(netns int) (plan.Plan, error) {
+	c, err := Dial(netns)
+	if err != nil {
+		return plan.Plan{}, err
+	}
 	p := plan.Plan{
 		Frontends: map[plan.Frontend]plan.Dispatch{}, Tables: map[uint32][]netip.AddrPort{},
 		Reject: map[plan.Frontend]bool{}, Ranged: map[plan.Frontend]bool{}, Allowed: map[plan.Range]bool{},
@@ -38,7 +37,8 @@ func Read(c Lister) (plan.Plan, error) {
 			}
 			return els, nil
 		}
-		els, err := get(setServices)
+		// google/nftables v0.3.0 does not decode verdict data: list the vmap by hand.
+		els, err := verdictElements(netns, famName(setServices, v6))
 		if err != nil {
 			return p, err
 		}
@@ -47,21 +47,19 @@ func Read(c Lister) (plan.Plan, error) {
 			if err != nil {
 				return p, err
 			}
-			if e.VerdictData == nil {
-				return p, fmt.Errorf("frontend %v without verdict", f)
-			}
-			cs, ok := parseChain(e.VerdictData.Chain)
+			cs, ok := parseChain(e.Chain)
 			if !ok {
-				return p, fmt.Errorf("frontend %v: unexpected chain %q", f, e.VerdictData.Chain)
+				return p, fmt.Errorf("frontend %v: unexpected verdict chain %q", f, e.Chain)
 			}
 			d := p.Frontends[f]
 			d.Size, d.Affinity = cs.Size, cs.Affinity
 			p.Frontends[f] = d
 		}
-		if els, err = get(setIDs); err != nil {
+		var sels []nftables.SetElement
+		if sels, err = get(setIDs); err != nil {
 			return p, err
 		}
-		for _, e := range els {
+		for _, e := range sels {
 			f, err := decodeFrontend(e.Key)
 			if err != nil {
 				return p, err
@@ -70,10 +68,10 @@ func Read(c Lister) (plan.Plan, error) {
 			d.ID = binaryutil.NativeEndian.Uint32(e.Val)
 			p.Frontends[f] = d
 		}
-		if els, err = get(setBackends); err != nil {
+		if sels, err = get(setBackends); err != nil {
 			return p, err
 		}
-		for _, e := range els {
+		for _, e := range sels {
 			if len(e.Key) != 8 {
 				return p, fmt.Errorf("backend slot of %d bytes", len(e.Key))
 			}
@@ -90,10 +88,10 @@ func Read(c Lister) (plan.Plan, error) {
 			p.Tables[id] = t
 		}
 		for base, m := range map[string]map[plan.Frontend]bool{setReject: p.Reject, setRanged: p.Ranged, setMasquerade: p.Masquerade} {
-			if els, err = get(base); err != nil {
+			if sels, err = get(base); err != nil {
 				return p, err
 			}
-			for _, e := range els {
+			for _, e := range sels {
 				f, err := decodeFrontend(e.Key)
 				if err != nil {
 					return p, err
@@ -101,10 +99,10 @@ func Read(c Lister) (plan.Plan, error) {
 				m[f] = true
 			}
 		}
-		if els, err = get(setAllowed); err != nil {
+		if sels, err = get(setAllowed); err != nil {
 			return p, err
 		}
-		for _, e := range els {
+		for _, e := range sels {
 			n := 4
 			if v6 {
 				n = 16
@@ -122,10 +120,10 @@ func Read(c Lister) (plan.Plan, error) {
 			}
 			p.Allowed[plan.Range{Frontend: f, Source: pfx}] = true
 		}
-		if els, err = get(setRemote); err != nil {
+		if sels, err = get(setRemote); err != nil {
 			return p, err
 		}
-		for _, e := range els {
+		for _, e := range sels {
 			a, ok := netip.AddrFromSlice(e.Key)
 			if !ok {
 				return p, fmt.Errorf("remote address of %d bytes", len(e.Key))
