@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,13 +9,17 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -24,6 +29,8 @@ import (
 	"github.com/loadstone-lb/loadstone/internal/logging"
 	"github.com/loadstone-lb/loadstone/internal/restwrite"
 	"github.com/loadstone-lb/loadstone/speaker/agent"
+	"github.com/loadstone-lb/loadstone/speaker/bfd"
+	"github.com/loadstone-lb/loadstone/speaker/bgp"
 	"github.com/loadstone-lb/loadstone/speaker/layer2"
 	"github.com/loadstone-lb/loadstone/speaker/members"
 )
@@ -80,7 +87,9 @@ func run() error {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
+		Scheme: scheme,
+		// Secrets (BGPPeer passwords) only from our own namespace: no cluster-wide watch.
+		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Namespaces: map[string]cache.Config{*namespace: {}}}}},
 		Logger:                 logr.FromSlogHandler(slogger.Handler()),
 		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
 		HealthProbeBindAddress: *probeAddr,
@@ -107,6 +116,21 @@ func run() error {
 	if err := mgr.Add(rec); err != nil {
 		return err
 	}
+	bgpServer := bgp.New(bgp.Config{
+		Logger:     slogger.With("subsystem", "bgp"),
+		Registerer: reg,
+		OnChange:   func() { ag.Trigger() },
+	})
+	bgpAnn := &agent.BGP{Server: bgpServer, Logger: slogger.With("subsystem", "bgp")}
+	bfdManager, err := bfd.New(bfd.Config{
+		Logger:     slogger.With("subsystem", "bfd"),
+		Registerer: reg,
+		OnChange:   func(c bfd.Change) { bgpAnn.OnBFDChange(c, ag.Trigger) },
+	})
+	if err != nil {
+		return fmt.Errorf("bfd: %w", err)
+	}
+	bgpAnn.BFD = bfdManager
 	ag = agent.New(agent.Config{
 		Logger:     slogger.With("subsystem", "agent"),
 		Registerer: reg,
@@ -114,7 +138,7 @@ func run() error {
 		Cache:      mgr.GetCache(),
 		Client:     mgr.GetClient(),
 		Recorder:   rec,
-		Announcers: []agent.Announcer{agent.Layer2{Backend: ann}},
+		Announcers: []agent.Announcer{agent.Layer2{Backend: ann}, bgpAnn},
 	})
 	if err := mgr.Add(ag); err != nil {
 		return err
@@ -142,7 +166,19 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	runErr := mgr.Start(ctrl.SetupSignalHandler())
+	// The loop has stopped: withdraw and close the BGP sessions (peers with graceful
+	// restart keep our routes as stale instead), then take the BFD sessions down
+	// administratively, which peers must not read as a path failure (RFC 5882 §3.2).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := bgpServer.Close(ctx); err != nil {
+		slogger.Warn("closing BGP sessions", "err", err)
+	}
+	if err := bfdManager.Close(); err != nil {
+		slogger.Warn("closing BFD sessions", "err", err)
+	}
+	return runErr
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

@@ -88,12 +88,13 @@ type Agent struct {
 	pending []heal.Event
 
 	// Loop state, owned by the loop goroutine.
-	last     time.Time
-	prevCfg  *model.Config
-	heal     *heal.Machine
-	applied  heal.Applied
-	statuses *report.Statuses
-	events   *report.Events
+	last      time.Time
+	prevCfg   *model.Config
+	heal      *heal.Machine
+	applied   heal.Applied
+	statuses  *report.Statuses
+	events    *report.Events
+	bgpEvents *report.BGPEvents
 }
 
 // syncKey is the queue's only item: every change asks for one whole sync.
@@ -126,7 +127,7 @@ func New(cfg Config) *Agent {
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](cfg.RetryBase, cfg.RetryMax),
 		workqueue.TypedRateLimitingQueueConfig[string]{Clock: cfg.Clock})
 	return &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), clock: cfg.Clock, queue: q, viewChanged: make(chan struct{}, 1),
-		heal: heal.New(cfg.NodeName, cfg.Heal), statuses: report.NewStatuses(), events: report.NewEvents()}
+		heal: heal.New(cfg.NodeName, cfg.Heal), statuses: report.NewStatuses(), events: report.NewEvents(), bgpEvents: report.NewBGPEvents()}
 }
 
 // UseMembers sets the membership view (nil: degraded, Node readiness).
@@ -224,7 +225,8 @@ func (a *Agent) NeedLeaderElection() bool { return false }
 // watched are the kinds whose changes ask for a sync.
 func watched() []client.Object {
 	return []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{}, &corev1.Namespace{},
-		&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.ServiceL2Status{}}
+		&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.ServiceL2Status{},
+		&v1beta1.BGPPeer{}, &v1beta1.BGPAdvertisement{}, &v1beta1.BFDProfile{}, &v1beta1.Community{}, &corev1.Secret{}}
 }
 
 // Start registers the watches and runs the loop until ctx ends.
@@ -322,15 +324,21 @@ func (a *Agent) sync(ctx context.Context, now time.Time) (time.Time, error) {
 	res, wakeAt := a.heal.Step(now, &snap, a.applied, a.takeEvents())
 	a.logDecision(res)
 	// Apply.
-	rep := a.apply(ctx, Decision{Snapshot: &snap, L2: L2Decision{Desired: res.Desired, Reannounce: res.Reannounce}})
+	rep := a.apply(ctx, Decision{Snapshot: &snap, Alive: res.Alive, L2: L2Decision{Desired: res.Desired, Reannounce: res.Reannounce}})
 	a.applied = rep.L2
 	// Report.
 	applied := report.Applied{Interfaces: rep.L2, Errors: rep.errorsByIP()}
 	evs := report.ConflictEvents(a.cfg.NodeName, res.Conflicts, res.Plan)
 	evs = append(evs, a.events.Diff(&snap, res.Plan, applied)...)
+	if rep.BGP != nil {
+		evs = append(evs, a.bgpEvents.Diff(a.cfg.NodeName, rep.BGP.Sessions, rep.BGP.Problems)...)
+	}
 	a.emit(&snap, evs)
 	plan := a.statuses.Diff(now, &snap, res.Plan, res.Alive, res.Desired, applied)
 	errs := []error{a.writeStatus(ctx, plan)}
+	if rep.BGP != nil {
+		errs = append(errs, a.writeBGPStatus(ctx, now, &snap, rep.BGP))
+	}
 	if len(rep.Errors) > 0 {
 		errs = append(errs, fmt.Errorf("announcers: %w", errors.Join(rep.Errors...)))
 	}
@@ -387,19 +395,26 @@ func (a *Agent) observe(ctx context.Context) (observe.Snapshot, error) {
 	var (
 		pools    v1beta1.IPAddressPoolList
 		ads      v1beta1.L2AdvertisementList
+		peers    v1beta1.BGPPeerList
+		bgpAds   v1beta1.BGPAdvertisementList
+		bfds     v1beta1.BFDProfileList
+		comms    v1beta1.CommunityList
+		secrets  corev1.SecretList
 		svcs     corev1.ServiceList
 		eps      discoveryv1.EndpointSliceList
 		nodes    corev1.NodeList
 		nss      corev1.NamespaceList
 		statuses v1beta1.ServiceL2StatusList
 	)
-	for _, l := range []client.ObjectList{&pools, &ads, &svcs, &eps, &nodes, &nss, &statuses} {
+	for _, l := range []client.ObjectList{&pools, &ads, &svcs, &eps, &nodes, &nss, &statuses, &peers, &bgpAds, &bfds, &comms, &secrets} {
 		if err := a.cfg.Cache.List(ctx, l); err != nil {
 			return observe.Snapshot{}, fmt.Errorf("list %T: %w", l, err)
 		}
 	}
 	in.Lists = observe.Lists{Pools: pools.Items, L2Advertisements: ads.Items, Services: svcs.Items,
-		EndpointSlices: eps.Items, Nodes: nodes.Items, Namespaces: nss.Items, Statuses: statuses.Items}
+		EndpointSlices: eps.Items, Nodes: nodes.Items, Namespaces: nss.Items, Statuses: statuses.Items,
+		BGPPeers: peers.Items, BGPAdvertisements: bgpAds.Items, BFDProfiles: bfds.Items, Communities: comms.Items,
+		Secrets: secrets.Items}
 	if ifs, err := a.cfg.Interfaces(); err == nil {
 		in.Interfaces = ifs
 	} else {
@@ -418,7 +433,15 @@ func (a *Agent) observe(ctx context.Context) (observe.Snapshot, error) {
 func (a *Agent) emit(snap *observe.Snapshot, evs []report.Event) {
 	for _, e := range evs {
 		var obj runtime.Object
-		if e.Advertisement != "" {
+		if e.Peer != "" {
+			uid, ok := snap.Peers[e.Peer]
+			if !ok {
+				continue
+			}
+			p := &v1beta1.BGPPeer{}
+			p.Name, p.UID = e.Peer, uid
+			obj = p
+		} else if e.Advertisement != "" {
 			uid, ok := snap.Advertisements[e.Advertisement]
 			if !ok {
 				continue

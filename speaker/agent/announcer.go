@@ -12,10 +12,14 @@ import (
 )
 
 // Decision is the decided state the loop hands every announcer. Each applies its part:
-// layer 2 reads L2; BGP and the dataplane (later) decide theirs purely from Snapshot.
+// layer 2 reads L2; BGP (and the dataplane, later) decide theirs purely from Snapshot
+// and Alive.
 type Decision struct {
 	Snapshot *observe.Snapshot
-	L2       L2Decision
+	// Alive are the members the heal policy counts as alive (the view plus debounced
+	// deaths): every protocol elects on the same set.
+	Alive map[string]bool
+	L2    L2Decision
 }
 
 // L2Decision is what layer 2 answers for (IP → interfaces; none: the interface holding
@@ -29,6 +33,8 @@ type L2Decision struct {
 type Report struct {
 	// L2 maps each IP layer 2 answers for to its interfaces (layer 2 only; nil otherwise).
 	L2 map[netip.Addr][]string
+	// BGP is what the BGP announcer applied (BGP only; nil otherwise).
+	BGP *BGPReport
 	// Errors say what could not be applied; an *layer2.IPError names its IP.
 	Errors []error
 }
@@ -48,6 +54,9 @@ func (a *Agent) apply(ctx context.Context, d Decision) Report {
 		r := safeApply(ctx, an, d)
 		if r.L2 != nil {
 			out.L2 = r.L2
+		}
+		if r.BGP != nil {
+			out.BGP = r.BGP
 		}
 		for _, err := range r.Errors {
 			a.log.Warn("announce failed", "announcer", an.Name(), "err", err)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/speaker/observe"
 	"github.com/loadstone-lb/loadstone/speaker/report"
 )
 
@@ -59,6 +62,50 @@ func (a *Agent) writeStatus(ctx context.Context, p report.StatusPlan) error {
 		// cache's delete event brings a sync that creates it again.
 		if err := a.cfg.Client.Status().Patch(ctx, u.New, client.MergeFrom(u.Old)); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("update status %s/%s: %w", u.New.Namespace, u.New.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeBGPStatus writes this node's BGPSessionStatus objects from what the BGP announcer
+// reports. Without this node's Node object (no UID to own them) it writes nothing.
+func (a *Agent) writeBGPStatus(ctx context.Context, now time.Time, snap *observe.Snapshot, r *BGPReport) error {
+	if snap.SelfUID == "" {
+		return nil
+	}
+	var list v1beta1.BGPSessionStatusList
+	if err := a.cfg.Cache.List(ctx, &list, client.MatchingLabels{v1beta1.LabelStatusNode: report.LabelValue(a.cfg.NodeName)}); err != nil {
+		return fmt.Errorf("list BGP session statuses: %w", err)
+	}
+	p := report.BGPStatuses(now, a.cfg.NodeName, snap.SelfUID, r.Sessions, list.Items)
+	var errs []error
+	for _, st := range p.Delete {
+		if err := a.cfg.Client.Delete(ctx, st); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete BGP session status %s: %w", st.Name, err))
+		}
+	}
+	for _, want := range p.Create {
+		st := want.DeepCopy()
+		err := a.cfg.Client.Create(ctx, st)
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			if err := a.cfg.Client.Get(ctx, client.ObjectKeyFromObject(st), st); err != nil {
+				errs = append(errs, fmt.Errorf("get BGP session status %s: %w", st.Name, err))
+				continue
+			}
+		case err != nil:
+			errs = append(errs, fmt.Errorf("create BGP session status %s: %w", st.Name, err))
+			continue
+		}
+		next := st.DeepCopy()
+		next.Status = want.Status
+		if err := a.cfg.Client.Status().Patch(ctx, next, client.MergeFrom(st)); err != nil {
+			errs = append(errs, fmt.Errorf("write BGP session status %s: %w", st.Name, err))
+		}
+	}
+	for _, u := range p.Update {
+		if err := a.cfg.Client.Status().Patch(ctx, u.New, client.MergeFrom(u.Old)); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("update BGP session status %s: %w", u.New.Name, err))
 		}
 	}
 	return errors.Join(errs...)

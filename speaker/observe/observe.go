@@ -84,6 +84,11 @@ type Snapshot struct {
 	Terminating map[string]bool
 	// Advertisements maps L2Advertisement names to UIDs (Events regard them).
 	Advertisements map[string]types.UID
+	// Peers maps BGPPeer names to UIDs (Events regard them).
+	Peers map[string]types.UID
+	// SelfUID is the UID of this node's Node object (empty when it is not in the lists);
+	// BGPSessionStatus objects are owned by it.
+	SelfUID types.UID
 	// Statuses are the published ServiceL2Status objects of every node.
 	Statuses []v1beta1.ServiceL2Status
 	// MACOwners maps a MAC (its String form) to the member publishing it.
@@ -133,6 +138,15 @@ func Build(in Input) Snapshot {
 	}
 	for _, ad := range in.L2Advertisements {
 		s.Advertisements[ad.Name] = ad.UID
+	}
+	s.Peers = map[string]types.UID{}
+	for _, p := range in.BGPPeers {
+		s.Peers[p.Name] = p.UID
+	}
+	for _, n := range in.Nodes {
+		if n.Name == in.Self {
+			s.SelfUID = n.UID
+		}
 	}
 	eps := map[types.NamespacedName][]*discoveryv1.EndpointSlice{}
 	for i := range in.EndpointSlices {

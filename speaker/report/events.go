@@ -24,10 +24,11 @@ const (
 )
 
 // Event is one Event to emit. It regards a Service, or an L2Advertisement when
-// Advertisement is set.
+// Advertisement is set, or a BGPPeer when Peer is set.
 type Event struct {
 	Service       types.NamespacedName
 	Advertisement string
+	Peer          string
 	Type          string
 	Reason        string
 	Action        string
