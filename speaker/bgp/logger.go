@@ -93,21 +93,44 @@ func (a *logAdapter) record(msg string, f gobgplog.Fields) {
 		e = fmt.Sprintf("connect: %v", f["Error"])
 	case "hold timer expired":
 		e = msg
-	case "Peer Down":
-		// Keep a NOTIFICATION logged just before: it says more than the down reason.
+	case "state changed":
+		// gobgp logs why a session left a state; keep the reasons that are errors. A
+		// NOTIFICATION logged just before says more than its reason: keep that.
+		reason := fmt.Sprint(f["reason"])
+		if !isErrorReason(reason) {
+			return
+		}
 		a.mu.Lock()
 		prev := a.lastErr[addr]
 		a.mu.Unlock()
-		if strings.HasPrefix(prev, "sent notification") || strings.HasPrefix(prev, "received notification") {
+		if strings.HasPrefix(reason, "notification-") &&
+			(strings.HasPrefix(prev, "sent notification") || strings.HasPrefix(prev, "received notification")) {
 			return
 		}
-		e = fmt.Sprintf("session down: %v", f["Reason"])
+		e = "session down: " + reason
+		if old := fmt.Sprint(f["old"]); reason == "invalid-msg" &&
+			(old == "BGP_FSM_OPENSENT" || old == "BGP_FSM_OPENCONFIRM") {
+			// gobgp drops a NOTIFICATION received before Established without logging it.
+			e += " in " + strings.TrimPrefix(old, "BGP_FSM_") +
+				" (the peer likely refused our OPEN with a NOTIFICATION: check both ASNs and the router's log)"
+		}
 	default:
 		return
 	}
 	a.mu.Lock()
 	a.lastErr[addr] = e
 	a.mu.Unlock()
+}
+
+// isErrorReason tells the reasons gobgp gives for a state change that are errors (not
+// the normal steps: timers expiring, connections opening, administrative actions).
+func isErrorReason(r string) bool {
+	for _, p := range []string{"notification-", "hold-timer-expired", "read-failed", "write-failed", "invalid-msg"} {
+		if strings.HasPrefix(r, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // notificationText renders a logged NOTIFICATION: its code and subcode by name, or the

@@ -325,11 +325,16 @@ func TestLogAdapterRecordsSessionErrors(t *testing.T) {
 		t.Errorf("after a connect failure: %q, want %q", got, want)
 	}
 	a.Warn("received notification", peer(gobgplog.Fields{"Code": uint8(2), "Subcode": uint8(2), "Data": []byte{}}))
-	a.Info("Peer Down", peer(gobgplog.Fields{"Reason": "notification-received code open message error"}))
+	a.Debug("state changed", peer(gobgplog.Fields{"old": "BGP_FSM_ESTABLISHED", "new": "BGP_FSM_IDLE", "reason": "notification-received open message error"}))
 	if got, want := a.lastError("192.0.2.1"), "received notification: "+pkt.NewNotificationErrorCode(2, 2).String(); got != want {
 		t.Errorf("after a NOTIFICATION and the down that follows: %q, want %q", got, want)
 	}
 	a.Info("Peer Up", peer(gobgplog.Fields{}))
+	a.Debug("state changed", peer(gobgplog.Fields{"new": "BGP_FSM_ACTIVE", "reason": "idle-hold-timer-expired"}))
+	a.Debug("state changed", peer(gobgplog.Fields{"new": "BGP_FSM_IDLE", "reason": "hold-timer-expired"}))
+	if got, want := a.lastError("192.0.2.1"), "session down: hold-timer-expired"; got != want {
+		t.Errorf("after a hold timer expiry: %q, want %q", got, want)
+	}
 	a.Info("some other message", gobgplog.Fields{"Topic": "Peer", "Key": "192.0.2.2"})
 	if got := a.lastError("192.0.2.2"); got != "" {
 		t.Errorf("unrelated messages recorded %q", got)
