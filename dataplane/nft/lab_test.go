@@ -46,7 +46,6 @@ var (
 
 func backendV4(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("198.18.%d.2", i)) }
 func backendV6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("2001:db8:18:%d::2", i)) }
-func nodeV4(i int) netip.Addr    { return netip.MustParseAddr(fmt.Sprintf("198.18.%d.1", i)) }
 
 func run(t *testing.T, args ...string) {
 	t.Helper()

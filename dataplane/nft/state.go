@@ -25,8 +25,8 @@ func (e elem) equal(o elem) bool {
 
 // state is the table's content in wire form: what a plan asks for, or what was applied.
 type state struct {
-	chains map[string]chainSpec        // Maglev chains by name
-	sets   map[string]map[string]elem  // set name → element id → element
+	chains map[string]chainSpec       // Maglev chains by name
+	sets   map[string]map[string]elem // set name → element id → element
 }
 
 func newState() *state {
