@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -384,14 +383,4 @@ func stateName(s api.PeerState_SessionState) State {
 		return StateEstablished
 	}
 	return StateUnknown
-}
-
-func joinNonEmpty(sep string, parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, sep)
 }
