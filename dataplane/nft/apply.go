@@ -1,15 +1,19 @@
 package nft
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
@@ -23,12 +27,16 @@ type Conn interface {
 	AddTable(*nftables.Table) *nftables.Table
 	DelTable(*nftables.Table)
 	AddChain(*nftables.Chain) *nftables.Chain
+	DelChain(*nftables.Chain)
 	AddRule(*nftables.Rule) *nftables.Rule
 	AddSet(*nftables.Set, []nftables.SetElement) error
 	SetAddElements(*nftables.Set, []nftables.SetElement) error
 	SetDeleteElements(*nftables.Set, []nftables.SetElement) error
 	AddObj(nftables.Obj) nftables.Obj
 	GetObjects(*nftables.Table) ([]nftables.Obj, error)
+	ListChainsOfTableFamily(nftables.TableFamily) ([]*nftables.Chain, error)
+	GetSets(*nftables.Table) ([]*nftables.Set, error)
+	GetSetElements(*nftables.Set) ([]nftables.SetElement, error)
 	Flush() error
 }
 
@@ -49,7 +57,8 @@ const receiveBuffer = 1 << 20
 // Config configures an Applier.
 type Config struct {
 	// Conn talks to nftables; nil opens one in NetNS (0: the current namespace) with a
-	// 1 MiB receive buffer.
+	// 1 MiB receive buffer. An injected Conn must talk to NetNS: a full sync lists the
+	// services verdict maps through its own netlink socket in NetNS.
 	Conn  Conn
 	NetNS int
 	// Seed is the jhash seed, fixed cluster-wide; 0 means DefaultSeed.
@@ -144,7 +153,7 @@ func (a *Applier) Apply(p plan.Plan) error {
 	want := desired(p)
 	var err error
 	if full {
-		err = a.full(want)
+		err = a.resync(want)
 	} else {
 		err = a.partial(want)
 	}
@@ -181,10 +190,24 @@ func (a *Applier) Remove() error {
 	return nil
 }
 
-// full replaces the table in one batch (add, delete, add: valid whether it exists or
+// resync is a full sync. When the table is there with the expected chains, rules
+// (compared by the fingerprint each rule carries in its comment), sets and counters, it
+// lists every element back and sends the difference: nothing changes for traffic. When
+// anything is missing or foreign, it rebuilds the table.
+func (a *Applier) resync(want *state) error {
+	have, err := a.kernelState()
+	if err != nil {
+		a.log.Info("rebuilding nftables table", "table", TableName, "reason", err.Error())
+		return a.rebuild(want)
+	}
+	a.applied = have
+	return a.partial(want)
+}
+
+// rebuild replaces the table in one batch (add, delete, add: valid whether it exists or
 // not), then adds the elements in batches. Existing connections keep their NAT through
 // conntrack; new ones see a table filling up for the duration of the element batches.
-func (a *Applier) full(want *state) error {
+func (a *Applier) rebuild(want *state) error {
 	a.lastRejected, a.lastDropped = 0, 0
 	c := a.conn
 	c.AddTable(table)
@@ -198,25 +221,8 @@ func (a *Applier) full(want *state) error {
 			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	firewall := c.AddChain(&nftables.Chain{Name: chainFirewall, Table: table})
-	services := c.AddChain(&nftables.Chain{Name: chainServices, Table: table})
-	for _, v6 := range []bool{false, true} {
-		for _, r := range firewallRules(v6) {
-			c.AddRule(&nftables.Rule{Table: table, Chain: firewall, Exprs: r})
-		}
-		c.AddRule(&nftables.Rule{Table: table, Chain: services, Exprs: servicesRule(v6)})
-	}
-	a.addMaglevChains(slices.Collect(maps.Values(want.chains)))
-	for _, b := range baseChains {
-		prio := nftables.ChainPriority(b.prio)
-		ch := c.AddChain(&nftables.Chain{Name: b.name, Table: table, Type: b.typ, Hooknum: b.hook, Priority: &prio})
-		if b.target != "" {
-			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: b.target}}})
-			continue
-		}
-		for _, v6 := range []bool{false, true} {
-			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: masqueradeRule(v6)})
-		}
+	for _, d := range a.chainDefs(slices.Collect(maps.Values(want.chains)), true) {
+		a.addChain(d)
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("create table inet %s: %w", TableName, err)
@@ -224,21 +230,78 @@ func (a *Applier) full(want *state) error {
 	return a.send(diff(newState(), want))
 }
 
-func (a *Applier) addMaglevChains(cs []chainSpec) {
-	slices.SortFunc(cs, func(x, y chainSpec) int {
-		if x.name() < y.name() {
-			return -1
+// chainDef is a chain and its rules.
+type chainDef struct {
+	chain nftables.Chain
+	rules [][]expr.Any
+}
+
+// chainDefs lists the Maglev chains of cs and, with static, the static chains, regular
+// chains before the base chains that jump to them.
+func (a *Applier) chainDefs(cs []chainSpec, static bool) []chainDef {
+	slices.SortFunc(cs, func(x, y chainSpec) int { return strings.Compare(x.name(), y.name()) })
+	var out []chainDef
+	if static {
+		fw := chainDef{chain: nftables.Chain{Name: chainFirewall}}
+		svc := chainDef{chain: nftables.Chain{Name: chainServices}}
+		for _, v6 := range []bool{false, true} {
+			fw.rules = append(fw.rules, firewallRules(v6)...)
+			svc.rules = append(svc.rules, servicesRule(v6))
 		}
-		return 1
-	})
-	for _, cs := range cs {
-		ch := a.conn.AddChain(&nftables.Chain{Name: cs.name(), Table: table})
-		a.conn.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: maglevRule(cs, a.cfg.Seed)})
+		out = append(out, fw, svc)
+	}
+	for _, c := range cs {
+		out = append(out, chainDef{chain: nftables.Chain{Name: c.name()}, rules: [][]expr.Any{maglevRule(c, a.cfg.Seed)}})
+	}
+	if static {
+		for _, b := range baseChains {
+			prio := nftables.ChainPriority(b.prio)
+			d := chainDef{chain: nftables.Chain{Name: b.name, Type: b.typ, Hooknum: b.hook, Priority: &prio}}
+			if b.target != "" {
+				d.rules = [][]expr.Any{{&expr.Verdict{Kind: expr.VerdictJump, Chain: b.target}}}
+			} else {
+				for _, v6 := range []bool{false, true} {
+					d.rules = append(d.rules, masqueradeRule(v6))
+				}
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (a *Applier) addChain(d chainDef) {
+	ch := d.chain
+	ch.Table = table
+	added := a.conn.AddChain(&ch)
+	for _, r := range d.rules {
+		a.conn.AddRule(&nftables.Rule{Table: table, Chain: added, Exprs: r,
+			UserData: userdata.AppendString(nil, userdata.TypeComment, fingerprint(r))})
 	}
 }
 
-// partial creates the Maglev chains that are new, then sends the element changes.
-// Chains no longer referenced stay until the next full sync (they cost nothing).
+// fingerprint names a rule by a hash of its netlink encoding; it is the rule's comment,
+// so a full sync can tell whether the installed rules are ours and current.
+func fingerprint(r []expr.Any) string {
+	h := sha256.New()
+	for _, e := range r {
+		b, err := expr.Marshal(unix.NFPROTO_INET, e)
+		if err != nil {
+			b = []byte(fmt.Sprintf("%T", e))
+		}
+		h.Write(b)
+	}
+	return "loadstone " + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+func (a *Applier) addMaglevChains(cs []chainSpec) {
+	for _, d := range a.chainDefs(cs, false) {
+		a.addChain(d)
+	}
+}
+
+// partial creates the Maglev chains that are new, sends the element changes, then
+// deletes the Maglev chains nothing points at any more.
 func (a *Applier) partial(want *state) error {
 	var fresh []chainSpec
 	for name, cs := range want.chains {
@@ -252,10 +315,22 @@ func (a *Applier) partial(want *state) error {
 			return fmt.Errorf("add Maglev chains: %w", err)
 		}
 	}
-	for name, cs := range a.applied.chains {
-		want.chains[name] = cs
+	if err := a.send(diff(a.applied, want)); err != nil {
+		return err
 	}
-	return a.send(diff(a.applied, want))
+	stale := 0
+	for _, name := range slices.Sorted(maps.Keys(a.applied.chains)) {
+		if _, ok := want.chains[name]; !ok {
+			a.conn.DelChain(&nftables.Chain{Name: name, Table: table})
+			stale++
+		}
+	}
+	if stale > 0 {
+		if err := a.conn.Flush(); err != nil {
+			return fmt.Errorf("delete %d unused Maglev chains: %w", stale, err)
+		}
+	}
+	return nil
 }
 
 type opKind int

@@ -13,7 +13,10 @@ import (
 // Read lists the table's sets and maps back from the kernel and decodes them into a
 // Plan (without IDs, which live only in the caller's memory): for tests, debugging and
 // checking what is really installed, in the network namespace netns (0: the current
-// one). It fails when the table does not exist.
+// one). It fails when the table does not exist. A dump of a large hash set that races
+// the kernel's deferred rehash (just after many inserts) can miss or repeat elements:
+// compare twice before concluding. (A full sync that lists such a dump only re-adds
+// elements it missed, which is harmless.)
 func Read(netns int) (plan.Plan, error) {
 	c, err := Dial(netns)
 	if err != nil {

@@ -3,6 +3,7 @@ package nft
 import (
 	"fmt"
 
+	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nlenc"
 	"golang.org/x/sys/unix"
@@ -14,29 +15,66 @@ type verdictElement struct {
 	Chain string
 }
 
-// verdictElements dumps a verdict map of our table by raw netlink (NFT_MSG_GETSETELEM),
-// decoding NFTA_DATA_VERDICT, which google/nftables v0.3.0 drops.
-func verdictElements(netns int, set string) ([]verdictElement, error) {
+// dump sends an nf_tables dump request about our table by raw netlink in netns.
+func dump(netns int, msgType uint16, attrs []netlink.Attribute) ([]netlink.Message, error) {
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
 	defer c.Close()
-	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
-		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: nlenc.Bytes(TableName)},
-		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: nlenc.Bytes(set)},
-	})
+	b, err := netlink.MarshalAttributes(attrs)
 	if err != nil {
 		return nil, err
 	}
-	req := netlink.Message{
+	return c.Execute(netlink.Message{
 		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSETELEM),
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | msgType),
 			Flags: netlink.Request | netlink.Dump,
 		},
-		Data: append([]byte{unix.NFPROTO_INET, unix.NFNETLINK_V0, 0, 0}, attrs...),
+		Data: append([]byte{unix.NFPROTO_INET, unix.NFNETLINK_V0, 0, 0}, b...),
+	})
+}
+
+// ruleComments lists the comments of a chain's rules in order, by raw netlink:
+// google/nftables v0.3.0 cannot decode some of our rules (the ct direction attribute).
+func ruleComments(netns int, chain string) ([]string, error) {
+	msgs, err := dump(netns, unix.NFT_MSG_GETRULE, []netlink.Attribute{
+		{Type: unix.NFTA_RULE_TABLE, Data: nlenc.Bytes(TableName)},
+		{Type: unix.NFTA_RULE_CHAIN, Data: nlenc.Bytes(chain)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list rules of %s: %w", chain, err)
 	}
-	msgs, err := c.Execute(req)
+	var out []string
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return nil, err
+		}
+		comment := ""
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_RULE_USERDATA {
+				comment, _ = userdata.GetString(ad.Bytes(), userdata.TypeComment)
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, err
+		}
+		out = append(out, comment)
+	}
+	return out, nil
+}
+
+// verdictElements dumps a verdict map of our table by raw netlink (NFT_MSG_GETSETELEM),
+// decoding NFTA_DATA_VERDICT, which google/nftables v0.3.0 drops.
+func verdictElements(netns int, set string) ([]verdictElement, error) {
+	msgs, err := dump(netns, unix.NFT_MSG_GETSETELEM, []netlink.Attribute{
+		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: nlenc.Bytes(TableName)},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: nlenc.Bytes(set)},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", set, err)
 	}
