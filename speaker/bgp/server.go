@@ -296,6 +296,10 @@ func (s *Server) Apply(ctx context.Context, plan routes.Plan) (err error) {
 			return fmt.Errorf("delete peer %s (%s): %w", s.peers[k].Name, k, err)
 		}
 		s.log.Info("BGP peer deleted", "peer", s.peers[k].Name, "address", k)
+		if _, stays := want[k]; !stays {
+			s.m.sessionUp.DeleteLabelValues(s.peers[k].Name)
+			s.m.advertised.DeleteLabelValues(s.peers[k].Name)
+		}
 		delete(s.peers, k)
 		s.logs.forget(k)
 		s.setName(k, "")
