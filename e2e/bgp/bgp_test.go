@@ -34,7 +34,7 @@ func TestECMPAcrossAllNodes(t *testing.T) {
 	if !slices.Equal(peers, x.nodeIPs()) {
 		t.Errorf("paths from %v, want every node %v", peers, x.nodeIPs())
 	}
-	x.GetEventually(lab.ClientNS, url(p), 30*time.Second)
+	x.steady(p)
 	spread := framework.Spread(x.Context(), lab.ClientNS, url(p), 300)
 	t.Logf("answers per pod: %v", spread)
 	if spread[""] > 0 {
@@ -54,7 +54,7 @@ func TestBFDLinkCutRemovesNexthop(t *testing.T) {
 	x.CreateDeployment(framework.Deployment{Name: "web", Replicas: 2, NodeSelector: map[string]string{corev1.LabelHostname: nodes[0].Name}})
 	p := x.lbService("web", corev1.ServiceExternalTrafficPolicyCluster)
 	x.waitNexthops(p, x.nodeIPs(), 60*time.Second)
-	x.GetEventually(lab.ClientNS, url(p), 30*time.Second)
+	x.steady(p)
 	probe, err := framework.StartProbe(framework.ProbeConfig{Target: p.Addr().String() + ":8080", Mode: framework.ProbeTCPParallel, Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestLocalTrafficPolicyWeights(t *testing.T) {
 			t.Errorf("path from %s carries no link bandwidth: %+v", bp.Peer, bp)
 		}
 	}
-	x.GetEventually(lab.ClientNS, url(p), 30*time.Second)
+	x.steady(p)
 	spread := framework.SpreadByNode(x.Context(), lab.ClientNS, url(p), 600)
 	ratio := float64(spread[nodes[0].Name]) / float64(max(spread[nodes[1].Name], 1))
 	t.Logf("kernel weights %v; answers per node %v (ratio %.2f)", w, spread, ratio)
@@ -175,7 +175,7 @@ func TestGracefulRestartKeepsTraffic(t *testing.T) {
 	if gr := ss[nodes[0].IP.String()].GracefulRestart; gr != "advertisedAndReceived" {
 		t.Fatalf("graceful restart capability on node1's session: %q, want advertisedAndReceived", gr)
 	}
-	x.GetEventually(lab.ClientNS, url(p), 30*time.Second)
+	x.steady(p)
 	probe, err := framework.StartProbe(framework.ProbeConfig{Target: p.Addr().String() + ":8080", Mode: framework.ProbeTCPParallel, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
