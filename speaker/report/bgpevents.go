@@ -19,6 +19,7 @@ const (
 	EventBFDDown        = "BFDSessionDown"
 	EventBFDUp          = "BFDSessionUp"
 	EventBGPProblem     = "BGPConfigProblem"
+	EventBGPSessionErr  = "BGPSessionFailing"
 )
 
 // BGPEvents is the BGP Event diff with its memory: each session's state and each problem
@@ -56,6 +57,10 @@ func (e *BGPEvents) Diff(self string, sessions []BGPSession, problems []routes.P
 				note += ": " + s.LastError
 			}
 			out = append(out, Event{Peer: s.Peer, Type: corev1.EventTypeWarning, Reason: EventBGPSessionDown, Action: "Peer", Note: note})
+		case !up && s.LastError != "" && (!seen || prev.LastError != s.LastError):
+			// Not up, with a new error: an unreachable peer, a wrong ASN or password.
+			out = append(out, Event{Peer: s.Peer, Type: corev1.EventTypeWarning, Reason: EventBGPSessionErr, Action: "Peer",
+				Note: fmt.Sprintf("node %s: BGP session to %s not established (%s): %s", self, s.Address, orNone(string(s.State)), s.LastError)})
 		}
 		bfdUp := s.BFDState == v1beta1.BFDStateUp
 		bfdWasUp := seen && prev.BFDState == v1beta1.BFDStateUp
