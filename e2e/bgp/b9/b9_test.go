@@ -582,4 +582,3 @@ func b9Table(n int, order []string, results map[string][]b9Sample) string {
 	fmt.Fprintf(&b, "\nInstall: the speaker's Apply call with %d /32s → all in the router's kernel table; withdraw: Apply without them → none left (netlink dumps every %v). CPU: the speaker process's user+system time from before the Apply until the router's table is complete/empty. Target: all installed < 5 s.\n", n, pollEvery)
 	return b.String()
 }
-
