@@ -46,12 +46,17 @@ var _ Conn = (*nftables.Conn)(nil)
 // random seed, nftables' default, would make each node pick a different backend).
 const DefaultSeed = 0x4c530001
 
+// DefaultMarkBit is the packet-mark bit that tells our postrouting chain to masquerade a
+// new connection (kube-proxy uses 0x4000 and 0x8000). It is cleared there.
+const DefaultMarkBit = 0x00200000
+
 // DefaultBatchSize bounds the elements sent in one netlink batch: about 2000 in one
 // message gets "message too long" (FIELD-NOTES).
 const DefaultBatchSize = 1000
 
 // receiveBuffer is the netlink receive buffer: with the default, Flush of a large batch
-// reports "no buffer space" although the kernel applied it.
+// reports "no buffer space" although the kernel applied it. The send buffer gets the
+// same size, so that a batch of BatchSize elements fits in one sendmsg.
 const receiveBuffer = 1 << 20
 
 // Config configures an Applier.
@@ -63,6 +68,9 @@ type Config struct {
 	NetNS int
 	// Seed is the jhash seed, fixed cluster-wide; 0 means DefaultSeed.
 	Seed uint32
+	// MarkBit is the packet-mark bit for masquerade; 0 means DefaultMarkBit. It must
+	// be a single bit that no other component on the node uses.
+	MarkBit uint32
 	// BatchSize bounds the elements per netlink batch; 0 means DefaultBatchSize.
 	BatchSize  int
 	Registerer prometheus.Registerer
@@ -93,6 +101,12 @@ func New(cfg Config) (*Applier, error) {
 	if cfg.Seed == 0 {
 		cfg.Seed = DefaultSeed
 	}
+	if cfg.MarkBit == 0 {
+		cfg.MarkBit = DefaultMarkBit
+	}
+	if cfg.MarkBit&(cfg.MarkBit-1) != 0 {
+		return nil, fmt.Errorf("mark bit %#x is not a single bit", cfg.MarkBit)
+	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
@@ -117,7 +131,10 @@ func New(cfg Config) (*Applier, error) {
 // with a 1 MiB netlink receive buffer.
 func Dial(netns int) (*nftables.Conn, error) {
 	opts := []nftables.ConnOption{nftables.WithSockOptions(func(c *netlink.Conn) error {
-		return c.SetReadBuffer(receiveBuffer)
+		if err := c.SetReadBuffer(receiveBuffer); err != nil {
+			return err
+		}
+		return c.SetWriteBuffer(receiveBuffer)
 	})}
 	if netns != 0 {
 		opts = append(opts, nftables.WithNetNSFd(netns))
@@ -251,7 +268,7 @@ func (a *Applier) chainDefs(cs []chainSpec, static bool) []chainDef {
 		out = append(out, fw, svc)
 	}
 	for _, c := range cs {
-		out = append(out, chainDef{chain: nftables.Chain{Name: c.name()}, rules: [][]expr.Any{maglevRule(c, a.cfg.Seed)}})
+		out = append(out, chainDef{chain: nftables.Chain{Name: c.name()}, rules: maglevRules(c, a.cfg.Seed, a.cfg.MarkBit)})
 	}
 	if static {
 		for _, b := range baseChains {
@@ -261,7 +278,7 @@ func (a *Applier) chainDefs(cs []chainSpec, static bool) []chainDef {
 				d.rules = [][]expr.Any{{&expr.Verdict{Kind: expr.VerdictJump, Chain: b.target}}}
 			} else {
 				for _, v6 := range []bool{false, true} {
-					d.rules = append(d.rules, masqueradeRule(v6))
+					d.rules = append(d.rules, masqueradeRule(v6, a.cfg.MarkBit))
 				}
 			}
 			out = append(out, d)
@@ -358,9 +375,9 @@ func (it item) cost() int {
 // the switch points at (tables, IDs, allowed ranges, masquerade data), then the switch
 // (frontends, reject, ranged), then the removals, switches first.
 var (
-	phaseData   = []string{setBackends, setIDs, setAllowed, setRemote, setMasquerade}
+	phaseData   = []string{setBackends, setAllowed, setRemote, setMasquerade}
 	phaseSwitch = []string{setServices, setReject, setRanged}
-	phaseDrop   = []string{setReject, setServices, setRanged, setAllowed, setMasquerade, setRemote, setIDs, setBackends}
+	phaseDrop   = []string{setReject, setServices, setRanged, setAllowed, setMasquerade, setRemote, setBackends}
 )
 
 // diff lists the element changes from have to want, in phase order.
@@ -447,19 +464,48 @@ func (a *Applier) queue(ss map[string]*nftables.Set, batch []item) error {
 				news = append(news, wire(it.new))
 			}
 		}
-		if len(olds) > 0 {
-			if err := a.conn.SetDeleteElements(set, olds); err != nil {
+		for _, part := range split(olds) {
+			if err := a.conn.SetDeleteElements(set, part); err != nil {
 				return fmt.Errorf("delete from %s: %w", set.Name, err)
 			}
 		}
-		if len(news) > 0 {
-			if err := a.conn.SetAddElements(set, news); err != nil {
+		for _, part := range split(news) {
+			if err := a.conn.SetAddElements(set, part); err != nil {
 				return fmt.Errorf("add to %s: %w", set.Name, err)
 			}
 		}
 		i = j
 	}
 	return nil
+}
+
+// maxListBytes bounds the encoded size of one message's element list. The list is one
+// netlink attribute, whose length field has 16 bits: google/nftables does not check,
+// and a longer list wraps the length, so the kernel silently applies only its head
+// (seen with 1000 IPv6 backend entries in one message).
+const maxListBytes = 48 << 10
+
+// split cuts els into parts whose encoded element lists stay under maxListBytes.
+func split(els []nftables.SetElement) [][]nftables.SetElement {
+	var out [][]nftables.SetElement
+	start, size := 0, 0
+	for i, e := range els {
+		// Generous per-element estimate: the attribute headers of the element, key,
+		// key end, data and verdict, plus their payloads.
+		n := 64 + len(e.Key) + len(e.KeyEnd) + len(e.Val)
+		if e.VerdictData != nil {
+			n += 32 + len(e.VerdictData.Chain)
+		}
+		if size+n > maxListBytes && i > start {
+			out = append(out, els[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(els) {
+		out = append(out, els[start:])
+	}
+	return out
 }
 
 func wire(e elem) nftables.SetElement {

@@ -12,37 +12,49 @@
 //	chain filter-output      type filter hook output     priority -110   jump firewall
 //	chain nat-prerouting     type nat    hook prerouting priority -105   jump services
 //	chain nat-output         type nat    hook output     priority -105   jump services
-//	chain nat-postrouting    type nat    hook postrouting priority 95    (masquerade rules)
+//	chain nat-postrouting    type nat    hook postrouting priority 95    (masquerade)
 //
-//	chain firewall (per family, F = daddr . l4proto . th dport):
-//	  F @ranged4 ; F . saddr != @allowed4  counter "source-range-drops"  drop
-//	  ct state new ; F @reject4 ; l4proto tcp  counter "rejected"  reject with tcp reset
-//	  ct state new ; F @reject4              counter "rejected"  reject with icmpx port-unreachable
+// With F = ip daddr . meta l4proto . th dport (ip6 daddr for IPv6):
+//
+//	chain firewall:
+//	  F @ranged4  F . ip saddr != @allowed4  counter name "source-range-drops"  drop
+//	  ct state new  F @reject4  meta l4proto tcp  counter name "rejected"  reject with tcp reset
+//	  ct state new  F @reject4  counter name "rejected"  reject   (icmpx port-unreachable)
 //	chain services:
-//	  F vmap @services4        (element: goto maglev4-<M>[-clientip])
+//	  F vmap @services4                  (element: goto maglev4-<M>[-clientip])
 //	chain maglev4-<M> (one per table size M and hash kind in use, not per Service):
-//	  dnat ip to (F map @service-id4) . (jhash(saddr . th sport) mod M seed S) map @backends4
-//	chain maglev4-<M>-clientip:  the same with jhash(saddr) (sessionAffinity ClientIP)
-//	nat-postrouting:
-//	  ct status dnat ; ct original (daddr . proto . proto-dst) @masquerade4 ; daddr @remote4  masquerade
+//	  F @masquerade4  meta mark set meta mark | 0x00200000
+//	      dnat ip to F . jhash ip saddr . th sport mod M seed S map @backends4
+//	  dnat ip to F . jhash ip saddr . th sport mod M seed S map @backends4
+//	chain maglev4-<M>-clientip: the same with jhash ip saddr (sessionAffinity ClientIP)
+//	chain nat-postrouting:
+//	  meta mark & 0x00200000 != 0  meta mark set meta mark & ~0x00200000
+//	      ip daddr @remote4  masquerade
 //
-// and the same with 6 for IPv6. Sets and maps (4 and 6 variants):
+// and the same with ip6/6 for IPv6 (every rule starts with meta nfproto). Every rule
+// carries a comment "loadstone <fingerprint>", a hash of its netlink encoding. Sets and
+// maps, each in a 4 and a 6 variant:
 //
 //	services    ipv4_addr . inet_proto . inet_service : verdict
-//	service-id  ipv4_addr . inet_proto . inet_service : integer (table ID, native-endian)
-//	backends    integer . integer (ID . flow hash, native-endian) : ipv4_addr . inet_service
+//	backends    ipv4_addr . inet_proto . inet_service . mark : ipv4_addr . inet_service
+//	            (F . Maglev entry index → backend; the index is native-endian)
 //	reject, ranged, masquerade   ipv4_addr . inet_proto . inet_service
-//	allowed     ipv4_addr . inet_proto . inet_service . ipv4_addr, flags interval (prefixes)
+//	allowed     ipv4_addr . inet_proto . inet_service . ipv4_addr, flags interval
 //	remote      ipv4_addr
 //
-// The Maglev lookup is one rule: the ID lookup and the jhash write adjacent 32-bit
-// registers, whose concatenation is the backends map's key. jhash returns a host-order
-// integer, so the keys are native-endian. Its modulus is a constant of the expression,
-// hence one chain per table size; sizes come from maglev.Size's short ladder, so there are
-// few. The seed is fixed (Config.Seed, default DefaultSeed) and must be the same on every
-// node: nftables' default is a random seed, which would make every node choose
-// differently. The kernel reduces the 32-bit hash to [0, M) by multiply-and-shift;
-// the tests predict each connection's backend with the same computation.
+// The Maglev lookup is one rule: jhash writes the 32-bit register right after the
+// frontend's, so frontend and hash together are the backends map's key. jhash returns a
+// host-order integer, so the index in the key is native-endian (typed mark, which nft
+// prints as a host-order integer). The modulus is a constant of the expression, hence one
+// chain per table size; sizes come from maglev.Size's short ladder, so there are few.
+// The seed is fixed (Config.Seed, default DefaultSeed = 0x4c530001) and must be the same
+// on every node: nftables' default is a random seed, which would make every node choose
+// differently. The kernel reduces the 32-bit hash to [0, M) by multiply-and-shift; the
+// tests predict each connection's backend with the same computation. A plan's table is
+// installed once per frontend (LB IP · proto · port) that uses it: keying by a table ID
+// would need the ID lookup's result inside the key concatenation, which the kernel
+// accepts but the nft CLI cannot print (it aborts, and with it `nft list ruleset` for
+// everybody on the node); the test lists the ruleset with the CLI.
 //
 // # Priorities and why
 //
@@ -54,11 +66,11 @@
 // it. Only the first packet of a connection traverses nat chains; the rest follow
 // conntrack, so established flows keep their backend when the tables change.
 //
-// Masquerade: a connection is masqueraded when its original destination is a Cluster
-// frontend (or mode nodeport) and the backend it was DNATed to is on another node, so
-// replies return through this node. Conntrack's original tuple identifies our traffic,
-// so no packet-mark bit is claimed (kube-proxy uses 0x4000 and 0x8000). A Local frontend
-// only ever has local backends and keeps the client address.
+// Masquerade: the DNAT of a frontend in @masquerade (externalTrafficPolicy Cluster, or
+// mode nodeport) sets packet-mark bit Config.MarkBit (default 0x00200000; kube-proxy
+// uses 0x4000 and 0x8000); nat-postrouting clears the bit and masquerades when the
+// backend is on another node (@remote), so replies come back through this node. A
+// Cluster flow to a local pod keeps its client address, and so does every Local flow.
 //
 // # Contract with kube-proxy
 //
@@ -70,16 +82,26 @@
 //
 // # Syncs
 //
-// A full sync (first Apply, after Resync, Remove or any failure) replaces the table in
-// one transaction (add, delete, add table; chains, rules, empty sets, named counters)
-// and then adds the elements. A partial sync creates new Maglev chains, then sends only
-// changed elements, in phases: first what frontends point at (backend entries, IDs,
-// allowed ranges, masquerade data), then the frontends themselves (services, reject,
-// ranged), then removals, switches first. A changed map element is deleted and re-added
-// in the same batch. Batches hold at most Config.BatchSize (default 1000) elements, and
-// the netlink receive buffer is 1 MiB: a larger message gets "message too long", a
-// smaller buffer "no buffer space". Any error leaves the applier dirty: the next Apply is
-// a full sync. Each sync first reads the named counters into
-// loadstone_speaker_dataplane_packets_rejected_total and
+// A full sync (first Apply, after Resync, Remove or any failure) lists the installed
+// table: when its chains (hooks, priorities, rule fingerprints), sets and counters are
+// exactly ours, it diffs the listed elements against the plan and sends the difference,
+// so a periodic resync changes nothing for traffic; otherwise (no table, a foreign rule,
+// another layout or seed) it replaces the table in one transaction (add, delete, add
+// table; counters, sets, chains, rules) and then adds the elements. A partial sync
+// creates new Maglev chains, sends only the changed elements, then deletes Maglev chains
+// nothing points at. Element changes go in phases: first what frontends point at
+// (backend entries, allowed ranges, masquerade data), then the frontends themselves
+// (services, reject, ranged), then removals, switches first. A changed map element is
+// deleted and re-added in the same batch. A batch holds at most Config.BatchSize
+// (default 1000) elements, and one message's element list at most 48 KiB: the list is a
+// netlink attribute with a 16-bit length, which google/nftables lets wrap, and the
+// kernel then silently applies only the head of the list. The netlink buffers are 1 MiB
+// (a smaller receive buffer gets "no buffer space" on large batches). Any error leaves
+// the applier dirty: the next Apply is a full sync. Each sync first reads the named
+// counters into loadstone_speaker_dataplane_packets_rejected_total and
 // loadstone_speaker_dataplane_packets_dropped_source_range_total.
+//
+// google/nftables v0.3.0 does not decode verdict map data, so the verdict maps are
+// listed by raw netlink (verdict.go); so are rule comments, which then depend on no
+// expression decoder.
 package nft

@@ -40,8 +40,7 @@ const (
 // Set and map names (suffix 4 or 6 for the family).
 const (
 	setServices   = "services"   // frontend → verdict: goto the Maglev chain of the table's size
-	setIDs        = "service-id" // frontend → table ID
-	setBackends   = "backends"   // table ID . flow hash → backend addr . port
+	setBackends   = "backends"   // frontend . flow hash → backend addr . port
 	setReject     = "reject"     // frontends without endpoints
 	setRanged     = "ranged"     // frontends with loadBalancerSourceRanges
 	setAllowed    = "allowed"    // frontend . source range (interval)
@@ -104,25 +103,28 @@ var (
 	typeFrontend6 = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService)
 	typeAllowed4  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService, nftables.TypeIPAddr)
 	typeAllowed6  = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService, nftables.TypeIP6Addr)
-	typeSlot      = nftables.MustConcatSetType(nftables.TypeInteger, nftables.TypeInteger)
-	typeBackend4  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
-	typeBackend6  = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetService)
+	// The flow hash is typed mark: a fixed 32-bit host-order integer, as nft prints it.
+	typeSlot4    = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService, nftables.TypeMark)
+	typeSlot6    = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService, nftables.TypeMark)
+	typeBackend4 = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+	typeBackend6 = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetService)
 )
 
 // sets returns every set and map of the table, by name.
 func sets() map[string]*nftables.Set {
 	out := map[string]*nftables.Set{}
 	for _, v6 := range []bool{false, true} {
-		fe, allowed, be, addr := typeFrontend4, typeAllowed4, typeBackend4, nftables.TypeIPAddr
+		fe, allowed, slot, be, addr := typeFrontend4, typeAllowed4, typeSlot4, typeBackend4, nftables.TypeIPAddr
 		if v6 {
-			fe, allowed, be, addr = typeFrontend6, typeAllowed6, typeBackend6, nftables.TypeIP6Addr
+			fe, allowed, slot, be, addr = typeFrontend6, typeAllowed6, typeSlot6, typeBackend6, nftables.TypeIP6Addr
 		}
 		for _, s := range []*nftables.Set{
 			{Name: famName(setServices, v6), KeyType: fe, IsMap: true, DataType: nftables.TypeVerdict},
-			{Name: famName(setIDs, v6), KeyType: fe, IsMap: true, DataType: nftables.TypeInteger},
-			{Name: famName(setBackends, v6), KeyType: typeSlot, IsMap: true, DataType: be},
+			{Name: famName(setBackends, v6), KeyType: slot, IsMap: true, DataType: be},
 			{Name: famName(setReject, v6), KeyType: fe},
 			{Name: famName(setRanged, v6), KeyType: fe},
+			// Concatenation sends the field lengths (NFTA_SET_DESC_CONCAT) that the
+			// kernel's pipapo set type needs for concatenated ranges.
 			{Name: famName(setAllowed, v6), KeyType: allowed, Interval: true, Concatenation: true},
 			{Name: famName(setMasquerade, v6), KeyType: fe},
 			{Name: famName(setRemote, v6), KeyType: addr},
@@ -136,9 +138,6 @@ func sets() map[string]*nftables.Set {
 
 // 32-bit registers.
 func reg(n uint32) uint32 { return unix.NFT_REG32_00 + n }
-
-// ipsDstNAT is IPS_DST_NAT of ct status.
-const ipsDstNAT = 1 << 5
 
 // scratch is a register no frontend/backend layout uses.
 var scratch = reg(15)
@@ -236,56 +235,65 @@ func servicesRule(v6 bool) []expr.Any {
 		&expr.Lookup{SourceRegister: reg(0), DestRegister: unix.NFT_REG_VERDICT, IsDestRegSet: true, SetName: famName(setServices, v6)})
 }
 
-// maglevRule: dnat to (service-id[frontend] . jhash(flow) mod M seed S) map @backends.
-// The ID and the hash sit in adjacent registers, so together they are the map's key;
-// both are host-order integers, hence native-endian keys.
-func maglevRule(c chainSpec, seed uint32) []expr.Any {
+// maglevRules: dnat to F . (jhash(flow) mod M seed S) map @backends. The flow hash is
+// written right after the frontend registers, so together they are the map's key; jhash
+// returns a host-order integer, hence native-endian keys. The first rule also marks the
+// packet for masquerade when the frontend is in @masquerade (the NAT ends the rule, so
+// the mark comes first); the second serves the others. Every expression is one that
+// the nft CLI can print back.
+func maglevRules(c chainSpec, seed, markBit uint32) [][]expr.Any {
 	n := frontendRegs(c.V6)
-	idReg := reg(n)
-	hashReg := reg(n + 1)
-	e := append(loadFrontend(c.V6),
-		&expr.Lookup{SourceRegister: reg(0), DestRegister: idReg, IsDestRegSet: true, SetName: famName(setIDs, c.V6)},
-		loadSaddr(c.V6, hashReg))
+	hashReg := reg(n)
 	addrLen := uint32(4)
-	if c.V6 {
-		addrLen = 16
-	}
-	hashLen := addrLen
-	if !c.Affinity {
-		// The source port follows the source address: jhash(saddr . th sport). The rest of
-		// the 5-tuple is the frontend, the same for every flow of this table.
-		e = append(e, &expr.Payload{DestRegister: hashReg + addrLen/4, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2})
-		hashLen += 4
-	}
-	// The backend lands in reg(0)…: the frontend registers are free once the ID is read.
 	famNAT := uint32(unix.NFPROTO_IPV4)
 	if c.V6 {
-		famNAT = unix.NFPROTO_IPV6
+		addrLen, famNAT = 16, unix.NFPROTO_IPV6
 	}
-	beReg := reg(0)
-	return append(e,
-		&expr.Hash{SourceRegister: hashReg, DestRegister: hashReg, Length: hashLen, Modulus: uint32(c.Size), Seed: seed, Type: expr.HashTypeJenkins},
-		&expr.Lookup{SourceRegister: idReg, DestRegister: beReg, IsDestRegSet: true, SetName: famName(setBackends, c.V6)},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: famNAT, RegAddrMin: beReg, RegProtoMin: beReg + addrLen/4, Specified: true})
+	dnat := func(masq bool) []expr.Any {
+		e := loadFrontend(c.V6)
+		if masq {
+			e = append(e, &expr.Lookup{SourceRegister: reg(0), SetName: famName(setMasquerade, c.V6)})
+			e = append(e, setMark(markBit)...)
+		}
+		e = append(e, loadSaddr(c.V6, hashReg))
+		hashLen := addrLen
+		if !c.Affinity {
+			// jhash(saddr . th sport): the rest of the 5-tuple is the frontend, the same
+			// for every flow of this table.
+			e = append(e, &expr.Payload{DestRegister: hashReg + addrLen/4, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2})
+			hashLen += 4
+		}
+		// The backend lands after the hash input registers, which are free by then.
+		beReg := hashReg + 1
+		return append(e,
+			&expr.Hash{SourceRegister: hashReg, DestRegister: hashReg, Length: hashLen, Modulus: uint32(c.Size), Seed: seed, Type: expr.HashTypeJenkins},
+			&expr.Lookup{SourceRegister: reg(0), DestRegister: beReg, IsDestRegSet: true, SetName: famName(setBackends, c.V6)},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: famNAT, RegAddrMin: beReg, RegProtoMin: beReg + addrLen/4, Specified: true})
+	}
+	return [][]expr.Any{dnat(true), dnat(false)}
 }
 
-// masqueradeRule: a connection we DNATed (its original destination is one of our
-// Cluster frontends) to a backend on another node is masqueraded, so replies come back
-// through this node. A Cluster flow to a local pod keeps its client address.
-func masqueradeRule(v6 bool) []expr.Any {
+// setMark: meta mark set meta mark | bit.
+func setMark(bit uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: scratch},
+		&expr.Bitwise{SourceRegister: scratch, DestRegister: scratch, Len: 4, Mask: ne32(^bit), Xor: ne32(bit)},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: scratch, SourceRegister: true},
+	}
+}
+
+// masqueradeRule: a packet we marked (a new connection DNATed for a masquerade frontend)
+// loses the mark bit, and is masqueraded when its backend is on another node, so replies
+// come back through this node. A frontend's flows to local pods keep the client address.
+func masqueradeRule(v6 bool, markBit uint32) []expr.Any {
 	e := matchFamily(v6)
-	e = append(e,
-		&expr.Ct{Key: expr.CtKeySTATUS, Register: scratch},
-		&expr.Bitwise{SourceRegister: scratch, DestRegister: scratch, Len: 4, Mask: ne32(ipsDstNAT), Xor: ne32(0)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: scratch, Data: ne32(0)},
-		// ct original daddr: in an inet table the load is declared 16 bytes long but only
-		// the first 4 are written for IPv4; the next two loads overwrite the rest we use.
-		&expr.Ct{Key: expr.CtKeyDST, Direction: 0, Register: reg(0)})
-	n := frontendRegs(v6)
 	return append(e,
-		&expr.Ct{Key: expr.CtKeyPROTOCOL, Register: reg(n - 2)},
-		&expr.Ct{Key: expr.CtKeyPROTODST, Direction: 0, Register: reg(n - 1)},
-		&expr.Lookup{SourceRegister: reg(0), SetName: famName(setMasquerade, v6)},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: scratch},
+		&expr.Bitwise{SourceRegister: scratch, DestRegister: scratch, Len: 4, Mask: ne32(markBit), Xor: ne32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: scratch, Data: ne32(0)},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: scratch},
+		&expr.Bitwise{SourceRegister: scratch, DestRegister: scratch, Len: 4, Mask: ne32(^markBit), Xor: ne32(0)},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: scratch, SourceRegister: true},
 		loadDaddr(v6, reg(0)),
 		&expr.Lookup{SourceRegister: reg(0), SetName: famName(setRemote, v6)},
 		&expr.Masq{})

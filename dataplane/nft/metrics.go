@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		known: map[string]bool{},
 	}
-	for _, k := range []string{"chains", "frontends", "frontend_ids", "table_entries", "reject", "ranged", "source_ranges", "masquerade", "remote"} {
+	for _, k := range []string{"chains", "frontends", "table_entries", "reject", "ranged", "source_ranges", "masquerade", "remote"} {
 		m.known[k] = true
 	}
 	if reg != nil {

@@ -10,22 +10,64 @@ import (
 	"github.com/loadstone-lb/loadstone/dataplane/plan"
 )
 
-// Read lists the table's sets and maps back from the kernel and decodes them into a
-// Plan (without IDs, which live only in the caller's memory): for tests, debugging and
-// checking what is really installed, in the network namespace netns (0: the current
-// one). It fails when the table does not exist. A dump of a large hash set that races
-// the kernel's deferred rehash (just after many inserts) can miss or repeat elements:
-// compare twice before concluding. (A full sync that lists such a dump only re-adds
-// elements it missed, which is harmless.)
-func Read(netns int) (plan.Plan, error) {
-	c, err := Dial(netns)
-	if err != nil {
-		return plan.Plan{}, err
-	}
-	p := plan.Plan{
-		Frontends: map[plan.Frontend]plan.Dispatch{}, Tables: map[uint32][]netip.AddrPort{},
+// Installed is the content of the table in plan terms, as Read lists it back. Maglev
+// tables are per frontend (the kernel keys them by frontend); table IDs are not
+// installed. Expected gives the Installed form of a plan.
+type Installed struct {
+	// Frontends holds each frontend's table size and hash kind (ID is always 0).
+	Frontends  map[plan.Frontend]plan.Dispatch
+	Tables     map[plan.Frontend][]netip.AddrPort
+	Reject     map[plan.Frontend]bool
+	Ranged     map[plan.Frontend]bool
+	Allowed    map[plan.Range]bool
+	Masquerade map[plan.Frontend]bool
+	Remote     map[netip.Addr]bool
+}
+
+func newInstalled() Installed {
+	return Installed{
+		Frontends: map[plan.Frontend]plan.Dispatch{}, Tables: map[plan.Frontend][]netip.AddrPort{},
 		Reject: map[plan.Frontend]bool{}, Ranged: map[plan.Frontend]bool{}, Allowed: map[plan.Range]bool{},
 		Masquerade: map[plan.Frontend]bool{}, Remote: map[netip.Addr]bool{},
+	}
+}
+
+// Expected is what Read returns once p is installed.
+func Expected(p plan.Plan) Installed {
+	in := newInstalled()
+	for f, d := range p.Frontends {
+		in.Frontends[f] = plan.Dispatch{Size: d.Size, Affinity: d.Affinity}
+		in.Tables[f] = p.Tables[d.ID]
+	}
+	for f := range p.Reject {
+		in.Reject[f] = true
+	}
+	for f := range p.Ranged {
+		in.Ranged[f] = true
+	}
+	for r := range p.Allowed {
+		in.Allowed[r] = true
+	}
+	for f := range p.Masquerade {
+		in.Masquerade[f] = true
+	}
+	for a := range p.Remote {
+		in.Remote[a] = true
+	}
+	return in
+}
+
+// Read lists the table's sets and maps back from the kernel, in the network namespace
+// netns (0: the current one): for tests, debugging and checking what is really
+// installed. It fails when the table does not exist. A dump of a large hash set that
+// races the kernel's deferred rehash (just after many inserts) can miss or repeat
+// elements: compare twice before concluding. (A full sync that lists such a dump only
+// re-adds elements it missed, which is harmless.)
+func Read(netns int) (Installed, error) {
+	p := newInstalled()
+	c, err := Dial(netns)
+	if err != nil {
+		return p, err
 	}
 	for _, v6 := range []bool{false, true} {
 		get := func(base string) ([]nftables.SetElement, error) {
@@ -41,11 +83,11 @@ func Read(netns int) (plan.Plan, error) {
 			return els, nil
 		}
 		// google/nftables v0.3.0 does not decode verdict data: list the vmap by hand.
-		els, err := verdictElements(netns, famName(setServices, v6))
+		vels, err := verdictElements(netns, famName(setServices, v6))
 		if err != nil {
 			return p, err
 		}
-		for _, e := range els {
+		for _, e := range vels {
 			f, err := decodeFrontend(e.Key)
 			if err != nil {
 				return p, err
@@ -54,47 +96,37 @@ func Read(netns int) (plan.Plan, error) {
 			if !ok {
 				return p, fmt.Errorf("frontend %v: unexpected verdict chain %q", f, e.Chain)
 			}
-			d := p.Frontends[f]
-			d.Size, d.Affinity = cs.Size, cs.Affinity
-			p.Frontends[f] = d
+			p.Frontends[f] = plan.Dispatch{Size: cs.Size, Affinity: cs.Affinity}
 		}
-		var sels []nftables.SetElement
-		if sels, err = get(setIDs); err != nil {
+		els, err := get(setBackends)
+		if err != nil {
 			return p, err
 		}
-		for _, e := range sels {
-			f, err := decodeFrontend(e.Key)
+		for _, e := range els {
+			if len(e.Key) < 4 {
+				return p, fmt.Errorf("backend slot of %d bytes", len(e.Key))
+			}
+			f, err := decodeFrontend(e.Key[:len(e.Key)-4])
 			if err != nil {
 				return p, err
 			}
-			d := p.Frontends[f]
-			d.ID = binaryutil.NativeEndian.Uint32(e.Val)
-			p.Frontends[f] = d
-		}
-		if sels, err = get(setBackends); err != nil {
-			return p, err
-		}
-		for _, e := range sels {
-			if len(e.Key) != 8 {
-				return p, fmt.Errorf("backend slot of %d bytes", len(e.Key))
-			}
-			id, i := binaryutil.NativeEndian.Uint32(e.Key[:4]), int(binaryutil.NativeEndian.Uint32(e.Key[4:]))
+			i := int(binaryutil.NativeEndian.Uint32(e.Key[len(e.Key)-4:]))
 			b, err := decodeBackend(e.Val)
 			if err != nil {
 				return p, err
 			}
-			t := p.Tables[id]
+			t := p.Tables[f]
 			for len(t) <= i {
 				t = append(t, netip.AddrPort{})
 			}
 			t[i] = b
-			p.Tables[id] = t
+			p.Tables[f] = t
 		}
 		for base, m := range map[string]map[plan.Frontend]bool{setReject: p.Reject, setRanged: p.Ranged, setMasquerade: p.Masquerade} {
-			if sels, err = get(base); err != nil {
+			if els, err = get(base); err != nil {
 				return p, err
 			}
-			for _, e := range sels {
+			for _, e := range els {
 				f, err := decodeFrontend(e.Key)
 				if err != nil {
 					return p, err
@@ -102,14 +134,14 @@ func Read(netns int) (plan.Plan, error) {
 				m[f] = true
 			}
 		}
-		if sels, err = get(setAllowed); err != nil {
+		if els, err = get(setAllowed); err != nil {
 			return p, err
 		}
-		for _, e := range sels {
-			n := 4
-			if v6 {
-				n = 16
-			}
+		n := 4
+		if v6 {
+			n = 16
+		}
+		for _, e := range els {
 			if len(e.Key) != len(e.KeyEnd) || len(e.Key) < n {
 				return p, fmt.Errorf("allowed range of %d/%d bytes", len(e.Key), len(e.KeyEnd))
 			}
@@ -123,10 +155,10 @@ func Read(netns int) (plan.Plan, error) {
 			}
 			p.Allowed[plan.Range{Frontend: f, Source: pfx}] = true
 		}
-		if sels, err = get(setRemote); err != nil {
+		if els, err = get(setRemote); err != nil {
 			return p, err
 		}
-		for _, e := range sels {
+		for _, e := range els {
 			a, ok := netip.AddrFromSlice(e.Key)
 			if !ok {
 				return p, fmt.Errorf("remote address of %d bytes", len(e.Key))

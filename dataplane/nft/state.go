@@ -74,9 +74,9 @@ func decodeBackend(b []byte) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(b[n:])), nil
 }
 
-// encodeSlot: table ID . entry index, both native-endian like jhash's output.
-func encodeSlot(id uint32, i int) []byte {
-	return append(binaryutil.NativeEndian.PutUint32(id), binaryutil.NativeEndian.PutUint32(uint32(i))...)
+// encodeSlot: frontend . entry index, the index native-endian like jhash's output.
+func encodeSlot(f plan.Frontend, i int) []byte {
+	return append(encodeFrontend(f), binaryutil.NativeEndian.PutUint32(uint32(i))...)
 }
 
 // lastAddr is the highest address of p.
@@ -98,11 +98,10 @@ func desired(p plan.Plan) *state {
 		s.chains[c.name()] = c
 		k := encodeFrontend(f)
 		s.add(famName(setServices, v6), elem{Key: k, Chain: c.name()})
-		s.add(famName(setIDs, v6), elem{Key: k, Val: binaryutil.NativeEndian.PutUint32(d.ID)})
-	}
-	for id, tab := range p.Tables {
-		for i, b := range tab {
-			s.add(famName(setBackends, b.Addr().Is6()), elem{Key: encodeSlot(id, i), Val: encodeBackend(b)})
+		// The table is keyed by frontend: a table shared by several LB IPs of one family
+		// is installed once per IP, which spares a lookup per packet.
+		for i, b := range p.Tables[d.ID] {
+			s.add(famName(setBackends, v6), elem{Key: encodeSlot(f, i), Val: encodeBackend(b)})
 		}
 	}
 	for f := range p.Reject {
@@ -141,8 +140,6 @@ func kindOf(set string) string {
 	switch set[:len(set)-1] {
 	case setServices:
 		return "frontends"
-	case setIDs:
-		return "frontend_ids"
 	case setBackends:
 		return "table_entries"
 	case setReject:

@@ -168,3 +168,29 @@ func TestDiffPhasesAndBatches(t *testing.T) {
 		t.Errorf("sent %d element operations, want %d", sent, total)
 	}
 }
+
+// split keeps every element list under the 16-bit attribute length, whatever the count.
+func TestSplitBoundsListBytes(t *testing.T) {
+	var els []nftables.SetElement
+	for range 1000 {
+		els = append(els, nftables.SetElement{Key: make([]byte, 28), Val: make([]byte, 20)})
+	}
+	parts := split(els)
+	if len(parts) < 2 {
+		t.Fatalf("1000 IPv6 backend entries in %d message(s)", len(parts))
+	}
+	n := 0
+	for _, p := range parts {
+		size := 0
+		for _, e := range p {
+			size += 64 + len(e.Key) + len(e.Val)
+		}
+		if size > maxListBytes {
+			t.Errorf("part of %d elements is ~%d bytes", len(p), size)
+		}
+		n += len(p)
+	}
+	if n != len(els) {
+		t.Errorf("parts hold %d elements, want %d", n, len(els))
+	}
+}
