@@ -1,8 +1,10 @@
 package nft
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/loadstone-lb/loadstone/dataplane/plan"
+	"github.com/loadstone-lb/loadstone/internal/nsthread"
 	"github.com/loadstone-lb/loadstone/internal/testwait"
 )
 
@@ -640,6 +643,70 @@ func TestUnusedChainsDeleted(t *testing.T) {
 	for _, c := range chains {
 		if c.Table.Name == TableName && strings.HasSuffix(c.Name, "-clientip") {
 			t.Errorf("chain %s still there", c.Name)
+		}
+	}
+}
+
+// Clients on the node itself go through nat-output; mode nodeport forwards to the
+// NodePort of the nodes that have endpoints (here the backend netns play the nodes, with
+// the servers' port as NodePort) and masquerades.
+func TestNodeLocalClientAndNodePortMode(t *testing.T) {
+	l := newLab(t, 2)
+	a := newApplier(t, l, nil)
+	lbNP := netip.MustParseAddr("203.0.113.50")
+	in := scenario(endpoints(2))
+	in.Services = append(in.Services[:1], plan.Service{
+		Name: svcName("np"), Mode: plan.ModeNodePort, LBIPs: []netip.Addr{lbNP},
+		Ports: []plan.Port{{Protocol: plan.TCP, Port: 80, NodePort: 8080}},
+		// Only "n2" has a ready endpoint: only its NodePort is used.
+		Endpoints: []plan.Endpoint{
+			{Addr: netip.MustParseAddr("198.18.200.2"), Node: "n2", Ready: true},
+			{Addr: netip.MustParseAddr("198.18.200.3"), Node: "n3", Ready: false},
+		},
+	})
+	in.Alive["n3"] = true
+	in.NodeAddrs = map[string][]netip.Addr{"n2": {backendV4(2)}, "n3": {backendV4(1)}}
+	p := compute(t, in)
+	if err := a.Apply(p); err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, l, p)
+	for i := range 6 {
+		got, err := l.dial("tcp", netip.AddrPortFrom(lbNP, 80), uint16(43000+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.backend != "b2" || got.client != nodeAddrFor(backendV4(2)) {
+			t.Errorf("nodeport flow %d: %+v, want b2 seeing the node's address", i, got)
+		}
+	}
+	// From the node itself. A real node has a default route; the connect needs one
+	// before the output hook DNATs (and reroutes) the packet.
+	run(t, "ip", "-n", l.node, "route", "add", "default", "via", clientV4.String())
+	var seen []string
+	for range 4 {
+		var got answer
+		err := nsthread.DoNamed(l.node, func() error {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(lbWeb4, 80).String(), 3*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				return err
+			}
+			got.backend = strings.Fields(line)[0]
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("node-local client: %v", err)
+		}
+		seen = append(seen, got.backend)
+	}
+	for _, b := range seen {
+		if b != "b1" && b != "b2" {
+			t.Errorf("node-local client reached %q", b)
 		}
 	}
 }

@@ -96,7 +96,9 @@ type Endpoint struct {
 	Addr netip.Addr
 	// Ports maps a Service port name to this endpoint's target port (resolved per
 	// endpoint, as a named targetPort can differ between pods).
-	Ports       map[string]uint16
+	Ports map[string]uint16
+	// Node is the endpoint's node; an endpoint without one counts as on a node that is
+	// not alive, and is dropped.
 	Node        string
 	Ready       bool
 	Serving     bool
