@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,14 +36,18 @@ import (
 //   - withdraw: the Apply call without them → none is left;
 //   - the speaker's CPU time (getrusage) over each phase and its peak RSS (VmHWM).
 //
+// As the reference, in the same run, FRR's own speaker (zebra + bgpd in the node netns,
+// `redistribute kernel`) announces the same prefixes, added to the node's kernel as
+// blackhole routes by one `ip -batch` (and deleted the same way).
+//
 // It asserts only that the routes arrive and leave (within 5 minutes), not how fast. Run:
 //
 //	LOADSTONE_BENCH=1 go test -run TestB9 -v -timeout 30m ./e2e/bgp/b9/
 //
 // or `go test -bench B9 ./e2e/bgp/b9/` (BenchmarkB9; `make bench` runs it).
 // LOADSTONE_B9_RUNS (default 3) sets the runs per router, LOADSTONE_B9_PREFIXES (default
-// 10000) the prefixes, LOADSTONE_B9_ROUTERS="BIRD" runs only the routers whose names
-// contain it; LOADSTONE_BENCH_OUT names a file to append the table to.
+// 10000) the prefixes, LOADSTONE_B9_CASES="BIRD" runs only the cases ("router ← speaker")
+// whose names contain it; LOADSTONE_BENCH_OUT names a file to append the table to.
 func TestB9(t *testing.T) {
 	if os.Getenv("LOADSTONE_BENCH") != "1" {
 		t.Skip("benchmark B9: set LOADSTONE_BENCH=1 (or run BenchmarkB9 with -bench)")
@@ -86,6 +91,13 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// b9Speaker is what announces the prefixes: runOnce measures one run against l's router.
+type b9Speaker struct {
+	name    string
+	need    []string
+	runOnce func(tb testing.TB, l *b9Lab, n int) b9Sample
+}
+
 func runB9(tb testing.TB, sub func(string, func(testing.TB))) {
 	if testing.Short() {
 		tb.Skip("benchmark B9: creates network namespaces and runs routers; skipped with -short")
@@ -94,17 +106,37 @@ func runB9(tb testing.TB, sub func(string, func(testing.TB))) {
 		tb.Skip("benchmark B9: needs root")
 	}
 	runs, n := envInt("LOADSTONE_B9_RUNS", 3), envInt("LOADSTONE_B9_PREFIXES", 10000)
+	frrBins := []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"}
 	routers := []b9Router{
-		{"FRR 8 (zebra)", []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"}, startFRR},
+		{"FRR 8 (zebra)", frrBins, startFRR},
 		{"BIRD 2 (protocol kernel)", []string{"bird"}, startBIRD},
 	}
-	if only := os.Getenv("LOADSTONE_B9_ROUTERS"); only != "" {
-		routers = slices.DeleteFunc(routers, func(r b9Router) bool { return !strings.Contains(r.name, only) })
+	var bin string
+	speakers := []b9Speaker{
+		{"Loadstone (speaker/bgp)", nil, func(tb testing.TB, l *b9Lab, n int) b9Sample {
+			return runB9Once(tb, l, bin, n)
+		}},
+		{"reference: FRR bgpd, redistribute kernel", append(frrBins, "vtysh"), runRefOnce},
 	}
-	bin := buildSpeaker(tb)
+	caseName := func(r b9Router, s b9Speaker) string { return r.name + " ← " + s.name }
+	only := os.Getenv("LOADSTONE_B9_CASES")
+	for _, r := range routers {
+		if bin == "" && strings.Contains(caseName(r, speakers[0]), only) {
+			bin = buildSpeaker(tb) // in tb's temporary directory: it outlives the subtests
+		}
+	}
 	results := map[string][]b9Sample{}
 	var order []string
 	for _, r := range routers {
+		var sps []b9Speaker
+		for _, s := range speakers {
+			if strings.Contains(caseName(r, s), only) {
+				sps = append(sps, s)
+			}
+		}
+		if len(sps) == 0 {
+			continue
+		}
 		sub(r.name, func(tb testing.TB) {
 			for _, b := range append([]string{"ip"}, r.need...) {
 				if _, err := exec.LookPath(b); err != nil {
@@ -113,16 +145,21 @@ func runB9(tb testing.TB, sub func(string, func(testing.TB))) {
 			}
 			l := newB9Lab(tb)
 			r.start(tb, l)
-			var samples []b9Sample
-			for i := range runs {
-				s := runB9Once(tb, l, bin, n)
-				fmt.Printf("B9 %s run %d: install %v (Apply %v), withdraw %v (Apply %v), speaker CPU %v + %v, peak RSS %.1f MiB\n",
-					r.name, i+1, ms(s.install), ms(s.applyAnnounce), ms(s.withdraw), ms(s.applyWithdraw),
-					ms(s.cpuAnnounce), ms(s.cpuWithdraw), float64(s.hwmKiB)/1024)
-				samples = append(samples, s)
+			for _, sp := range sps {
+				name := caseName(r, sp)
+				if missing := missingBin(sp.need); missing != "" {
+					tb.Logf("%s: skipped, needs %s", name, missing)
+					continue
+				}
+				for i := range runs {
+					s := sp.runOnce(tb, l, n)
+					fmt.Printf("B9 %s run %d: install %v (Apply %v), withdraw %v (Apply %v), speaker CPU %v + %v, peak RSS %.1f MiB\n",
+						name, i+1, ms(s.install), ms(s.applyAnnounce), ms(s.withdraw), ms(s.applyWithdraw),
+						ms(s.cpuAnnounce), ms(s.cpuWithdraw), float64(s.hwmKiB)/1024)
+					results[name] = append(results[name], s)
+				}
+				order = append(order, name)
 			}
-			results[r.name] = samples
-			order = append(order, r.name)
 		})
 	}
 	table := b9Table(n, order, results)
@@ -139,6 +176,15 @@ func runB9(tb testing.TB, sub func(string, func(testing.TB))) {
 			tb.Errorf("append to %s: %v", out, err)
 		}
 	}
+}
+
+func missingBin(bins []string) string {
+	for _, b := range bins {
+		if _, err := exec.LookPath(b); err != nil {
+			return b
+		}
+	}
+	return ""
 }
 
 func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
@@ -285,43 +331,50 @@ func (l *b9Lab) count(tb testing.TB) int {
 func (l *b9Lab) waitCount(tb testing.TB, cond func(int) bool, what string) time.Time {
 	tb.Helper()
 	deadline := time.Now().Add(waitLimit)
-	last := -1
 	for {
 		c := l.count(tb)
 		now := time.Now()
 		if cond(c) {
 			return now
 		}
-		last = c
 		if now.After(deadline) {
-			tb.Fatalf("%s: not within %v (the router's table has %d)", what, waitLimit, last)
+			tb.Fatalf("%s: not within %v (the router's table has %d)", what, waitLimit, c)
 		}
 		time.Sleep(pollEvery)
 	}
 }
 
-// start runs argv in the router netns until the test ends (stopped by PID).
-func (l *b9Lab) start(tb testing.TB, name string, argv ...string) {
+// proc is a process started by the benchmark, stopped by its PID.
+type proc struct {
+	p    *os.Process
+	done chan struct{}
+	once sync.Once
+}
+
+func (p *proc) stop() { p.once.Do(func() { stopPID(p.p, p.done) }) }
+
+// start runs argv in netns ns until stop or the end of the test.
+func (l *b9Lab) start(tb testing.TB, ns, name string, argv ...string) *proc {
 	tb.Helper()
-	logf, err := os.Create(filepath.Join(l.dir, name+".log"))
+	logf, err := os.CreateTemp(l.dir, name+"-*.log")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.router}, argv...)...)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", name, err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	p := &proc{p: cmd.Process, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(p.done) }()
 	tb.Cleanup(func() {
-		stopPID(cmd.Process, done)
-		_ = logf.Close()
+		p.stop()
 		if tb.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			tb.Logf("%s log (tail):\n%s", name, tail(string(b), 3000))
 		}
 	})
+	return p
 }
 
 // stopPID sends SIGTERM, then SIGKILL after 5 s, and waits for done.
@@ -375,14 +428,22 @@ router bgp 64500
 !
 `
 
-// startFRR runs zebra and bgpd as user frr (FRR refuses to run as root).
-func startFRR(tb testing.TB, l *b9Lab) {
+// startFRR runs the FRR router.
+func startFRR(tb testing.TB, l *b9Lab) { l.startFRRIn(tb, l.router, frrBGPD) }
+
+// startFRRIn runs zebra and bgpd with bgpdConf in netns ns, as user frr (FRR refuses to
+// run as root), in a directory of their own; it returns the directory (the vty sockets')
+// and the processes (bgpd first).
+func (l *b9Lab) startFRRIn(tb testing.TB, ns, bgpdConf string) (string, []*proc) {
 	tb.Helper()
-	dir := filepath.Join(l.dir, "frr")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := os.MkdirTemp(l.dir, "frr-")
+	if err != nil {
 		tb.Fatal(err)
 	}
-	for name, body := range map[string]string{"zebra.conf": "hostname lsb9-router\n", "bgpd.conf": frrBGPD} {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	for name, body := range map[string]string{"zebra.conf": "hostname lsb9\n", "bgpd.conf": bgpdConf} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			tb.Fatal(err)
 		}
@@ -402,10 +463,11 @@ func startFRR(tb testing.TB, l *b9Lab) {
 		return []string{"/usr/lib/frr/" + d, "-f", filepath.Join(dir, d+".conf"), "-i", filepath.Join(dir, d+".pid"),
 			"--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"), "-A", "127.0.0.1", "-P", "0"}
 	}
-	l.start(tb, "zebra", argv("zebra")...)
+	zebra := l.start(tb, ns, "zebra", argv("zebra")...)
 	waitFile(tb, filepath.Join(dir, "zserv.api"))
-	l.start(tb, "bgpd", argv("bgpd")...)
+	bgpd := l.start(tb, ns, "bgpd", argv("bgpd")...)
 	waitFile(tb, filepath.Join(dir, "bgpd.vty"))
+	return dir, []*proc{bgpd, zebra}
 }
 
 // birdConf is the BIRD router: AS 64500, passive; its kernel protocol installs what BGP
@@ -432,7 +494,7 @@ func startBIRD(tb testing.TB, l *b9Lab) {
 		tb.Fatal(err)
 	}
 	ctl := filepath.Join(l.dir, "bird.ctl")
-	l.start(tb, "bird", "bird", "-f", "-c", cf, "-s", ctl, "-P", filepath.Join(l.dir, "bird.pid"))
+	l.start(tb, l.router, "bird", "bird", "-f", "-c", cf, "-s", ctl, "-P", filepath.Join(l.dir, "bird.pid"))
 	waitFile(tb, ctl)
 }
 
@@ -559,7 +621,7 @@ func pct(d []time.Duration, p float64) time.Duration {
 func b9Table(n int, order []string, results map[string][]b9Sample) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## B9: BGP scale, %d prefixes (`LOADSTONE_BENCH=1 go test -run TestB9 -v ./e2e/bgp/b9/`)\n\n", n)
-	b.WriteString("| router | runs | install p50 | install max | Apply returns p50 | withdraw p50 | withdraw max | speaker CPU s (announce) p50 | speaker CPU s (withdraw) p50 | speaker peak RSS MiB (max) |\n")
+	b.WriteString("| router ← speaker | runs | install p50 | install max | Apply returns p50 | withdraw p50 | withdraw max | speaker CPU s (announce) p50 | speaker CPU s (withdraw) p50 | speaker peak RSS MiB (max) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, name := range order {
 		var ins, app, wd, ca, cw []time.Duration
@@ -579,6 +641,150 @@ func b9Table(n int, order []string, results map[string][]b9Sample) string {
 			ms(pct(ins, .5)), ms(slices.Max(ins)), ms(pct(app, .5)), ms(pct(wd, .5)), ms(slices.Max(wd)),
 			pct(ca, .5).Seconds(), pct(cw, .5).Seconds(), float64(hwm)/1024)
 	}
-	fmt.Fprintf(&b, "\nInstall: the speaker's Apply call with %d /32s → all in the router's kernel table; withdraw: Apply without them → none left (netlink dumps every %v). CPU: the speaker process's user+system time from before the Apply until the router's table is complete/empty. Target: all installed < 5 s.\n", n, pollEvery)
+	fmt.Fprintf(&b, "\nInstall: the speaker's Apply call with %d /32s of 198.18.0.0/15 → all in the router's kernel table; withdraw: Apply without them → none left (netlink dumps every %v). "+
+		"CPU: the speaker's user+system time from just before the Apply until the router's table is complete/empty; peak RSS: VmHWM at the end of the run (a fresh speaker process per run). "+
+		"Reference rows: FRR's zebra + bgpd in the node (redistribute kernel) instead of Loadstone; their \"Apply\" is `ip -batch` adding/deleting the %d blackhole routes in the node's kernel, CPU and RSS are zebra's + bgpd's. "+
+		"Target: all installed < 5 s.\n", n, pollEvery, n)
 	return b.String()
+}
+
+// frrRefBGPD is the reference speaker in the node netns: FRR's bgpd announcing, with next
+// hop self, whatever kernel routes zebra sees (the benchmark adds blackhole /32s).
+const frrRefBGPD = `frr defaults traditional
+hostname lsb9-node
+log stdout warnings
+!
+router bgp 64600
+ bgp router-id 192.0.2.10
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor 192.0.2.1 remote-as 64500
+ neighbor 192.0.2.1 timers 3 9
+ neighbor 192.0.2.1 timers connect 1
+ !
+ address-family ipv4 unicast
+  redistribute kernel
+  neighbor 192.0.2.1 activate
+ exit-address-family
+!
+`
+
+// runRefOnce is one run of the reference speaker: a fresh zebra + bgpd in the node netns;
+// "Apply" is `ip -batch` adding (then deleting) the N blackhole routes in the node's
+// kernel, which zebra hands to bgpd. CPU and peak RSS are zebra's and bgpd's together.
+func runRefOnce(tb testing.TB, l *b9Lab, n int) b9Sample {
+	tb.Helper()
+	if c := l.count(tb); c != 0 {
+		tb.Fatalf("router has %d routes in %v before the run", c, benchRange)
+	}
+	dir, procs := l.startFRRIn(tb, l.node, frrRefBGPD)
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	waitRefEstablished(tb, dir)
+	time.Sleep(time.Second)
+	var adds, dels strings.Builder
+	a := benchRange.Addr()
+	for range n {
+		fmt.Fprintf(&adds, "route add blackhole %s/32\n", a)
+		fmt.Fprintf(&dels, "route del blackhole %s/32\n", a)
+		a = a.Next()
+	}
+	batch := func(what, cmds string) (time.Time, time.Duration) {
+		f := filepath.Join(l.dir, "ref-"+what+".batch")
+		if err := os.WriteFile(f, []byte(cmds), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		t0 := time.Now()
+		run(tb, "ip", "-n", l.node, "-batch", f)
+		return t0, time.Since(t0)
+	}
+	var s b9Sample
+	cpu0 := procsCPU(tb, procs)
+	t0, took := batch("add", adds.String())
+	s.install = l.waitCount(tb, func(c int) bool { return c == n }, fmt.Sprintf("all %d routes installed", n)).Sub(t0)
+	s.applyAnnounce = took
+	s.cpuAnnounce = procsCPU(tb, procs) - cpu0
+
+	time.Sleep(time.Second)
+	cpu0 = procsCPU(tb, procs)
+	t0, took = batch("del", dels.String())
+	s.withdraw = l.waitCount(tb, func(c int) bool { return c == 0 }, "all routes withdrawn").Sub(t0)
+	s.applyWithdraw = took
+	s.cpuWithdraw = procsCPU(tb, procs) - cpu0
+	for _, p := range procs {
+		s.hwmKiB += procHWM(tb, p.p.Pid)
+	}
+	return s
+}
+
+// waitRefEstablished waits until the reference bgpd's session to the router is up.
+func waitRefEstablished(tb testing.TB, vtyDir string) {
+	tb.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	var last string
+	for time.Now().Before(deadline) {
+		out, err := exec.Command("vtysh", "--vty_socket", vtyDir, "-c", "show bgp neighbors "+routerAddr+" json").CombinedOutput()
+		last = string(out)
+		var nb map[string]struct {
+			BGPState string `json:"bgpState"`
+		}
+		if err == nil && json.Unmarshal(out, &nb) == nil && nb[routerAddr].BGPState == "Established" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("reference bgpd: session not established within 2 minutes: %s", tail(last, 500))
+}
+
+// clockTick is the kernel's USER_HZ, the unit of /proc/PID/stat's times (100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// procsCPU returns the processes' user+system CPU time so far (/proc/PID/stat).
+func procsCPU(tb testing.TB, ps []*proc) time.Duration {
+	tb.Helper()
+	var sum time.Duration
+	for _, p := range ps {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.p.Pid))
+		if err != nil {
+			tb.Fatalf("CPU time of %d: %v", p.p.Pid, err)
+		}
+		// Fields after the command name (which may hold spaces) start at field 3 (state);
+		// utime and stime are fields 14 and 15.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			tb.Fatalf("CPU time of %d: short stat %q", p.p.Pid, b)
+		}
+		for _, v := range f[11:13] {
+			t, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				tb.Fatalf("CPU time of %d: %v", p.p.Pid, err)
+			}
+			sum += time.Duration(t) * clockTick
+		}
+	}
+	return sum
+}
+
+// procHWM returns the process's peak RSS in KiB (VmHWM).
+func procHWM(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatalf("peak RSS of %d: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				if k, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return k
+				}
+			}
+		}
+	}
+	tb.Fatalf("peak RSS of %d: no VmHWM", pid)
+	return 0
 }
