@@ -322,6 +322,17 @@ func TestSourceRanges(t *testing.T) {
 	if got, err := l.dial("tcp", netip.AddrPortFrom(lbRanged4, 80), 0); err != nil || got.backend != "b1" {
 		t.Errorf("dial from an allowed range: %+v, %v", got, err)
 	}
+	// Dropping the restriction altogether removes the interval elements too.
+	in.IDs = p.IDs
+	in.Services[2].SourceRanges = nil
+	p = compute(t, in)
+	if err := a.Apply(p); err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, l, p)
+	if got, err := l.dial("tcp", netip.AddrPortFrom(lbRanged4, 80), 0); err != nil || got.backend != "b1" {
+		t.Errorf("dial without ranges: %+v, %v", got, err)
+	}
 }
 
 // countingConn counts the elements sent, and can fail a chosen Flush.

@@ -220,9 +220,13 @@ func build(bs []backend, minFactor, max int) ([]netip.AddrPort, error) {
 	if err != nil {
 		return nil, err
 	}
+	idx := make([]netip.AddrPort, len(t.Backends))
+	for k, b := range t.Backends {
+		idx[k] = byID[b.ID]
+	}
 	out := make([]netip.AddrPort, len(t.Entries))
 	for i, e := range t.Entries {
-		out[i] = byID[t.Backends[e].ID]
+		out[i] = idx[e]
 	}
 	return out, nil
 }
