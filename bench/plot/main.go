@@ -61,6 +61,21 @@ func run(dataDir, outDir string) ([]string, error) {
 			written = append(written, f)
 		}
 	}
+	var b9 []benchdata.B9
+	if err := readLines(filepath.Join(dataDir, "b9.jsonl"), &b9); err != nil {
+		return nil, err
+	}
+	if len(b9) > 0 {
+		p, err := b9Install(b9)
+		if err != nil {
+			return written, err
+		}
+		f := filepath.Join(outDir, "b9-install.svg")
+		if err := p.Save(9*vg.Inch, 4*vg.Inch, f); err != nil {
+			return written, err
+		}
+		written = append(written, f)
+	}
 	if len(b6) > 0 {
 		p, err := b6Time(b6)
 		if err != nil {

@@ -59,3 +59,17 @@ type TimelinePoint struct {
 	OKFraction float64 `json:"ok_fraction"`
 	Probes     int     `json:"probes"`
 }
+
+// B9 is one BGP scale case (a speaker announcing to a router) over all its runs.
+type B9 struct {
+	Case     string `json:"case"`
+	Prefixes int    `json:"prefixes"`
+	// Per run: Apply → all installed in the router's kernel, Apply → none left.
+	InstallMs  []float64 `json:"install_ms"`
+	WithdrawMs []float64 `json:"withdraw_ms"`
+	// Per run: the speaker's CPU seconds while announcing and while withdrawing, and its
+	// peak RSS.
+	CPUAnnounceS []float64 `json:"cpu_announce_s"`
+	CPUWithdrawS []float64 `json:"cpu_withdraw_s"`
+	PeakRSSMiB   []float64 `json:"peak_rss_mib"`
+}

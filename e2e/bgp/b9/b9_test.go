@@ -22,6 +22,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/loadstone-lb/loadstone/internal/benchdata"
 )
 
 // B9: BGP scale. Per router (FRR: zebra + bgpd; BIRD 2 with a kernel protocol exporting
@@ -164,6 +166,19 @@ func runB9(tb testing.TB, sub func(string, func(testing.TB))) {
 	}
 	table := b9Table(n, order, results)
 	fmt.Println(table)
+	for _, name := range order {
+		rec := benchdata.B9{Case: name, Prefixes: n}
+		for _, s := range results[name] {
+			rec.InstallMs = append(rec.InstallMs, float64(s.install)/float64(time.Millisecond))
+			rec.WithdrawMs = append(rec.WithdrawMs, float64(s.withdraw)/float64(time.Millisecond))
+			rec.CPUAnnounceS = append(rec.CPUAnnounceS, s.cpuAnnounce.Seconds())
+			rec.CPUWithdrawS = append(rec.CPUWithdrawS, s.cpuWithdraw.Seconds())
+			rec.PeakRSSMiB = append(rec.PeakRSSMiB, float64(s.hwmKiB)/1024)
+		}
+		if err := benchdata.Append("b9", rec); err != nil {
+			tb.Errorf("record B9 samples: %v", err)
+		}
+	}
 	if out := os.Getenv("LOADSTONE_BENCH_OUT"); out != "" {
 		f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err == nil {
