@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,7 +26,7 @@ import (
 // neighbor per node source address, each a different case.
 const frrConf = `frr defaults traditional
 hostname lsbgp-router
-log stdout informational
+log stdout debugging
 !
 router bgp 64500
  bgp router-id 192.0.2.1
@@ -67,7 +68,7 @@ router bgp 64500
 func TestFRR(t *testing.T) {
 	l := newRouterLab(t, "vtysh", "/usr/lib/frr/bgpd", "/usr/lib/frr/zebra")
 	vty := l.startFRR(t, frrConf)
-	l.runChild(t, "TestFRRChild", childSpec{VtyDir: vty})
+	l.runChild(t, "TestFRRChild", childSpec{VtyDir: vty, FRRLog: filepath.Join(l.dir, "bgpd.log")})
 }
 
 type frr struct {
@@ -103,6 +104,7 @@ type frrPath struct {
 	ExtendedCommunity *struct {
 		String string `json:"string"`
 	} `json:"extendedCommunity"`
+	Origin string  `json:"origin"`
 	LocPrf *uint32 `json:"locPrf"`
 	Stale  bool    `json:"stale"`
 }
@@ -111,7 +113,9 @@ type frrPath struct {
 type seen struct {
 	NextHop, Communities, Large, Ext string
 	LocalPref                        uint32
-	Stale                            bool
+	// NotIGP is set when the origin is not IGP (the wire always carries IGP).
+	NotIGP string
+	Stale  bool
 }
 
 var frrHuman = regexp.MustCompile(` \([^)]*\)`)
@@ -131,6 +135,9 @@ func (f frr) routes(prefix string) (map[string]seen, error) {
 	out := map[string]seen{}
 	for _, p := range r.Paths {
 		s := seen{Stale: p.Stale}
+		if p.Origin != "IGP" {
+			s.NotIGP = p.Origin
+		}
 		if len(p.Nexthops) > 0 {
 			s.NextHop = p.Nexthops[0].IP
 		}
@@ -352,6 +359,12 @@ func TestFRRChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// .20 will leave ebgp4 and stay on ibgp4: FRR must see a withdrawal from ebgp4 only.
+	// (FRR's lastUpdate cannot tell: it moves on every re-announcement, even one with
+	// unchanged attributes, like a soft reset's.) FRR logs received withdrawals.
+	if _, err := cmdOut("vtysh", "--vty_socket", f.dir, "-c", "debug bgp updates in"); err != nil {
+		t.Fatal(err)
+	}
 
 	// Second plan: communities and local-pref change, .20 leaves ebgp4 but stays for
 	// ibgp4, .30 is new, the /28 goes away, the password is fixed (that session resets),
@@ -392,6 +405,24 @@ func TestFRRChild(t *testing.T) {
 	after, err := f.connections()
 	if err != nil {
 		t.Fatal(err)
+	}
+	withdrawn := func(neighbor string) bool {
+		b, err := os.ReadFile(spec.FRRLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, neighbor) && strings.Contains(line, "203.0.113.20/32") && strings.Contains(line, "withdrawn") {
+				return true
+			}
+		}
+		return false
+	}
+	testwait.For(t, "FRR logs the withdrawal of 203.0.113.20/32 from ebgp4", 30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		return withdrawn(n4 + "("), "not in " + spec.FRRLog
+	})
+	if withdrawn(n4i + "(") {
+		t.Errorf("203.0.113.20/32 was withdrawn from ibgp4 too (and re-announced)")
 	}
 	for _, n := range []string{n4, n4i, n6} {
 		if before[n] == 0 || after[n] != before[n] {

@@ -33,6 +33,7 @@ const childEnv = "LSBGP_CHILD"
 // childSpec tells the child test where the router's control socket is.
 type childSpec struct {
 	VtyDir  string // FRR
+	FRRLog  string // bgpd's log
 	BirdCtl string // BIRD
 }
 

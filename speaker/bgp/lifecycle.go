@@ -131,7 +131,7 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		s.log.Info("BGP session closed for graceful restart", "peer", p.Name, "address", k, "connections", n)
 	}
-	for _, p := range sortedPrefixes(s.rib) {
+	for _, p := range sortedPrefixes(ribSet(s.rib)) {
 		if err := s.deletePath(ctx, p); err != nil {
 			errs = append(errs, err)
 		}

@@ -24,12 +24,16 @@ type logAdapter struct {
 
 	mu      sync.Mutex
 	lastErr map[string]string // neighbor address → last error
+	// fresh: the last error is a NOTIFICATION of the current connection attempt. The
+	// reason gobgp gives when that attempt ends ("notification-sent", "invalid-msg") says
+	// less, and gobgp logs the two from different goroutines, in either order.
+	fresh map[string]bool
 }
 
 var _ gobgplog.Logger = (*logAdapter)(nil)
 
 func newLogAdapter(l *slog.Logger) *logAdapter {
-	return &logAdapter{log: l.With("component", "gobgp"), lastErr: map[string]string{}}
+	return &logAdapter{log: l.With("component", "gobgp"), lastErr: map[string]string{}, fresh: map[string]bool{}}
 }
 
 func (a *logAdapter) Panic(msg string, f gobgplog.Fields) {
@@ -85,41 +89,38 @@ func (a *logAdapter) record(msg string, f gobgplog.Fields) {
 	if addr == "" {
 		return
 	}
-	var e string
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	switch msg {
 	case "sent notification", "received notification":
-		e = msg + ": " + notificationText(f)
+		a.lastErr[addr] = msg + ": " + notificationText(f)
+		a.fresh[addr] = true
 	case "failed to connect":
-		e = fmt.Sprintf("connect: %v", f["Error"])
-	case "hold timer expired":
-		e = msg
+		a.lastErr[addr] = fmt.Sprintf("connect: %v", f["Error"])
+		a.fresh[addr] = false
 	case "state changed":
-		// gobgp logs why a session left a state; keep the reasons that are errors. A
-		// NOTIFICATION logged just before says more than its reason: keep that.
+		switch f["new"] {
+		case "BGP_FSM_ACTIVE", "BGP_FSM_CONNECT":
+			// A new connection attempt.
+			a.fresh[addr] = false
+			return
+		}
 		reason := fmt.Sprint(f["reason"])
 		if !isErrorReason(reason) {
 			return
 		}
-		a.mu.Lock()
-		prev := a.lastErr[addr]
-		a.mu.Unlock()
-		if strings.HasPrefix(reason, "notification-") &&
-			(strings.HasPrefix(prev, "sent notification") || strings.HasPrefix(prev, "received notification")) {
+		if a.fresh[addr] && (strings.HasPrefix(reason, "notification-") || reason == "invalid-msg") {
 			return
 		}
-		e = "session down: " + reason
+		e := "session down: " + reason
 		if old := fmt.Sprint(f["old"]); reason == "invalid-msg" &&
 			(old == "BGP_FSM_OPENSENT" || old == "BGP_FSM_OPENCONFIRM") {
 			// gobgp drops a NOTIFICATION received before Established without logging it.
 			e += " in " + strings.TrimPrefix(old, "BGP_FSM_") +
 				" (the peer likely refused our OPEN with a NOTIFICATION: check both ASNs and the router's log)"
 		}
-	default:
-		return
+		a.lastErr[addr] = e
 	}
-	a.mu.Lock()
-	a.lastErr[addr] = e
-	a.mu.Unlock()
 }
 
 // isErrorReason tells the reasons gobgp gives for a state change that are errors (not
@@ -160,4 +161,5 @@ func (a *logAdapter) forget(addr string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.lastErr, addr)
+	delete(a.fresh, addr)
 }

@@ -52,7 +52,7 @@ type Server struct {
 	peers       map[string]routes.Peer   // by gobgp key (address): as configured in gobgp
 	groups      map[string][]exportGroup // by gobgp key: what its export policy accepts
 	policies    map[string]policyNames   // by gobgp key: its export policy's objects
-	rib         map[netip.Prefix]bool    // the global RIB's paths
+	rib         map[netip.Prefix]uint8   // the global RIB's paths and their origin (version)
 	gen         uint64                   // last policy generation used
 	dirty       bool                     // an Apply failed: rebuild policies, collect garbage
 	watchCancel context.CancelFunc       // stops the peer event watcher
@@ -85,7 +85,7 @@ func New(cfg Config) *Server {
 		peers:      map[string]routes.Peer{},
 		groups:     map[string][]exportGroup{},
 		policies:   map[string]policyNames{},
-		rib:        map[netip.Prefix]bool{},
+		rib:        map[netip.Prefix]uint8{},
 		names:      map[string]string{},
 		states:     map[string]State{},
 	}
@@ -279,10 +279,9 @@ func (s *Server) Apply(ctx context.Context, plan routes.Plan) (err error) {
 	}
 	lost := lostPrefixes(surviving, wantGroups, newRIB)
 
-	// 1. Withdraw, under the old policies: paths leaving the RIB, and paths leaving some
-	// peer's export (added back in step 5; see lostPrefixes).
-	for _, p := range sortedPrefixes(s.rib) {
-		if newRIB[p] && !lost[p] {
+	// 1. Withdraw, under the old policies, the paths leaving the RIB.
+	for _, p := range sortedPrefixes(ribSet(s.rib)) {
+		if newRIB[p] {
 			continue
 		}
 		if err := s.deletePath(ctx, p); err != nil {
@@ -305,52 +304,35 @@ func (s *Server) Apply(ctx context.Context, plan routes.Plan) (err error) {
 		s.setName(k, "")
 	}
 
-	// 3. Export policies: build the changed ones under new names, swap the global export
-	// assignment in one call, delete what it no longer references.
-	newPolicies := map[string]policyNames{}
-	for k, n := range s.policies {
-		if _, ok := wantGroups[k]; ok && !changed[k] {
-			newPolicies[k] = n
-		}
+	// 3. Export policies: the changed ones, transitional for peers losing prefixes that
+	// stay in the RIB (see lostPrefixes); then replace those paths by their other version,
+	// which withdraws them from exactly those peers, and give those peers their final
+	// policy.
+	trans := map[string][]transit{}
+	for k, ps := range lost {
+		trans[k] = transits(ps, s.rib)
 	}
-	for _, k := range sortedKeys(wantGroups) {
-		if !changed[k] {
-			continue
-		}
-		s.gen++
-		n := namesFor(s.gen)
-		sets, pol := exportPolicy(want[k], wantGroups[k], n)
-		for _, ds := range sets {
-			if err := s.bgp.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: ds, Replace: true}); err != nil {
-				return fmt.Errorf("add defined set %s for peer %s: %w", ds.Name, want[k].Name, err)
+	if err := s.swapPolicies(ctx, want, wantGroups, changed, trans); err != nil {
+		return err
+	}
+	if len(lost) > 0 {
+		flipped := map[netip.Prefix]bool{}
+		for _, ps := range lost {
+			for _, p := range ps {
+				flipped[p] = true
 			}
 		}
-		if err := s.bgp.AddPolicy(ctx, &api.AddPolicyRequest{Policy: pol}); err != nil {
-			return fmt.Errorf("add export policy for peer %s: %w", want[k].Name, err)
-		}
-		newPolicies[k] = n
-	}
-	if s.dirty || !maps.Equal(newPolicies, s.policies) {
-		var names []string
-		for _, k := range sortedKeys(newPolicies) {
-			names = append(names, newPolicies[k].Policy)
-		}
-		if err := s.assignExport(ctx, names); err != nil {
-			return err
-		}
-		old := s.policies
-		s.policies = newPolicies
-		for k, n := range old {
-			if newPolicies[k] != n {
-				if err := s.deletePolicy(ctx, n); err != nil {
-					return err
-				}
-			}
-		}
-		if s.dirty {
-			if err := s.collectGarbage(ctx); err != nil {
+		for _, p := range sortedPrefixes(flipped) {
+			if err := s.addPath(ctx, p, flip(s.rib[p]), t0); err != nil {
 				return err
 			}
+		}
+		final := map[string]bool{}
+		for k := range lost {
+			final[k] = true
+		}
+		if err := s.swapPolicies(ctx, want, wantGroups, final, nil); err != nil {
+			return err
 		}
 	}
 	s.groups = wantGroups
@@ -376,19 +358,14 @@ func (s *Server) Apply(ctx context.Context, plan routes.Plan) (err error) {
 		s.peers[k] = p
 	}
 
-	// 5. Add paths new to the RIB (and the lost ones back).
+	// 5. Add paths new to the RIB.
 	for _, p := range sortedPrefixes(newRIB) {
-		if s.rib[p] {
+		if _, ok := s.rib[p]; ok {
 			continue
 		}
-		path, err := ribPath(p, t0)
-		if err != nil {
-			return fmt.Errorf("path %s: %w", p, err)
+		if err := s.addPath(ctx, p, originIGP, t0); err != nil {
+			return err
 		}
-		if _, err := s.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
-			return fmt.Errorf("add path %s: %w", p, err)
-		}
-		s.rib[p] = true
 	}
 
 	// 6. Soft reset out the surviving peers whose export changed: gobgp re-evaluates their
@@ -408,8 +385,83 @@ func (s *Server) Apply(ctx context.Context, plan routes.Plan) (err error) {
 	return nil
 }
 
+// swapPolicies builds new export policies for the changed peers that have paths (with
+// the transitional statements in trans), makes the global export assignment reference the
+// current policy of every peer with paths in one call, and deletes the policies it no
+// longer references.
+func (s *Server) swapPolicies(ctx context.Context, want map[string]routes.Peer, groups map[string][]exportGroup,
+	changed map[string]bool, trans map[string][]transit) error {
+	newPolicies := map[string]policyNames{}
+	for k, n := range s.policies {
+		if _, ok := groups[k]; ok && !changed[k] {
+			newPolicies[k] = n
+		}
+	}
+	for _, k := range sortedKeys(groups) {
+		if !changed[k] {
+			continue
+		}
+		s.gen++
+		n := namesFor(s.gen)
+		sets, pol := exportPolicy(want[k], groups[k], n, trans[k]...)
+		for _, ds := range sets {
+			if err := s.bgp.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: ds, Replace: true}); err != nil {
+				return fmt.Errorf("add defined set %s for peer %s: %w", ds.Name, want[k].Name, err)
+			}
+		}
+		if err := s.bgp.AddPolicy(ctx, &api.AddPolicyRequest{Policy: pol}); err != nil {
+			return fmt.Errorf("add export policy for peer %s: %w", want[k].Name, err)
+		}
+		newPolicies[k] = n
+	}
+	if !s.dirty && maps.Equal(newPolicies, s.policies) {
+		return nil
+	}
+	var names []string
+	for _, k := range sortedKeys(newPolicies) {
+		names = append(names, newPolicies[k].Policy)
+	}
+	if err := s.assignExport(ctx, names); err != nil {
+		return err
+	}
+	old := s.policies
+	s.policies = newPolicies
+	for k, n := range old {
+		if newPolicies[k] != n {
+			if err := s.deletePolicy(ctx, n); err != nil {
+				return err
+			}
+		}
+	}
+	if s.dirty {
+		return s.collectGarbage(ctx)
+	}
+	return nil
+}
+
+// addPath adds (or replaces) the RIB path of p with the given origin.
+func (s *Server) addPath(ctx context.Context, p netip.Prefix, origin uint8, now time.Time) error {
+	path, err := ribPath(p, origin, now)
+	if err != nil {
+		return fmt.Errorf("path %s: %w", p, err)
+	}
+	if _, err := s.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
+		return fmt.Errorf("add path %s: %w", p, err)
+	}
+	s.rib[p] = origin
+	return nil
+}
+
+func ribSet(rib map[netip.Prefix]uint8) map[netip.Prefix]bool {
+	out := make(map[netip.Prefix]bool, len(rib))
+	for p := range rib {
+		out[p] = true
+	}
+	return out
+}
+
 func (s *Server) deletePath(ctx context.Context, p netip.Prefix) error {
-	path, err := ribPath(p, time.Now())
+	path, err := ribPath(p, s.rib[p], time.Now())
 	if err != nil {
 		return fmt.Errorf("path %s: %w", p, err)
 	}

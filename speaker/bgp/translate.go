@@ -243,7 +243,10 @@ func (n policyNames) statement(i int) string { return n.Policy + "-s" + strconv.
 // matching the peer's address (neighbor set) and the group's exact prefixes (prefix set),
 // setting the group's attributes and accepting. Anything no statement accepts falls to the
 // global export default, REJECT. Returns the defined sets to create first.
-func exportPolicy(p routes.Peer, groups []exportGroup, n policyNames) ([]*api.DefinedSet, *api.Policy) {
+//
+// Transitional statements (see lostPrefixes) follow: each matches the peer, its prefixes
+// and the origin of their current version, and accepts.
+func exportPolicy(p routes.Peer, groups []exportGroup, n policyNames, trans ...transit) ([]*api.DefinedSet, *api.Policy) {
 	addr := p.Address.Unmap()
 	sets := []*api.DefinedSet{{
 		DefinedType: api.DefinedType_NEIGHBOR,
@@ -252,14 +255,9 @@ func exportPolicy(p routes.Peer, groups []exportGroup, n policyNames) ([]*api.De
 	}}
 	pol := &api.Policy{Name: n.Policy}
 	for i, g := range groups {
-		ps := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: n.prefixSet(i)}
-		for _, pfx := range g.Prefixes {
-			ps.Prefixes = append(ps.Prefixes, &api.Prefix{
-				IpPrefix: pfx.String(), MaskLengthMin: uint32(pfx.Bits()), MaskLengthMax: uint32(pfx.Bits()),
-			})
-		}
+		ps := prefixSet(n.prefixSet(i), g.Prefixes)
 		sets = append(sets, ps)
-		act := &api.Actions{RouteAction: api.RouteAction_ACCEPT}
+		act := &api.Actions{RouteAction: api.RouteAction_ACCEPT, OriginAction: &api.OriginAction{Origin: api.RouteOriginType_ORIGIN_IGP}}
 		if len(g.Attrs.Communities) > 0 {
 			act.Community = &api.CommunityAction{Type: api.CommunityAction_REPLACE}
 			for _, c := range g.Attrs.Communities {
@@ -290,7 +288,32 @@ func exportPolicy(p routes.Peer, groups []exportGroup, n policyNames) ([]*api.De
 			Actions: act,
 		})
 	}
+	for j, tr := range trans {
+		i := len(groups) + j
+		ps := prefixSet(n.prefixSet(i), tr.Prefixes)
+		sets = append(sets, ps)
+		pol.Statements = append(pol.Statements, &api.Statement{
+			Name: n.statement(i),
+			Conditions: &api.Conditions{
+				NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: n.Neighbors},
+				PrefixSet:   &api.MatchSet{Type: api.MatchSet_ANY, Name: ps.Name},
+				Origin:      apiOrigin(tr.Origin),
+			},
+			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, OriginAction: &api.OriginAction{Origin: api.RouteOriginType_ORIGIN_IGP}},
+		})
+	}
 	return sets, pol
+}
+
+// prefixSet is a prefix set matching exactly the prefixes.
+func prefixSet(name string, prefixes []netip.Prefix) *api.DefinedSet {
+	ps := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: name}
+	for _, pfx := range prefixes {
+		ps.Prefixes = append(ps.Prefixes, &api.Prefix{
+			IpPrefix: pfx.String(), MaskLengthMin: uint32(pfx.Bits()), MaskLengthMax: uint32(pfx.Bits()),
+		})
+	}
+	return ps
 }
 
 // linkBandwidthAS is the AS in the link-bandwidth community: ours, or AS_TRANS when it
@@ -314,34 +337,84 @@ func ribPrefixes(groups map[string][]exportGroup) map[netip.Prefix]bool {
 	return out
 }
 
-// ribPath is the global RIB path of a prefix: origin IGP and an unspecified next hop,
-// which gobgp replaces with the session's local address for every peer (next-hop-self;
-// for IPv6 in MP_REACH_NLRI). It carries no other attribute: the export policies add
-// them per peer. age is the path's timestamp (gobgp shows it; nothing depends on it).
-func ribPath(p netip.Prefix, age time.Time) (*api.Path, error) {
-	origin := pkt.NewPathAttributeOrigin(pkt.BGP_ORIGIN_ATTR_TYPE_IGP)
+// Origins of a RIB path. The origin is the path's version: when a prefix must be
+// withdrawn from some peers but not others, the path is replaced by one with the other
+// origin (see lostPrefixes). Every export statement sets the origin back to IGP, so the
+// wire always carries IGP.
+const (
+	originIGP        = pkt.BGP_ORIGIN_ATTR_TYPE_IGP
+	originIncomplete = pkt.BGP_ORIGIN_ATTR_TYPE_INCOMPLETE
+)
+
+// flip is the other version.
+func flip(origin uint8) uint8 {
+	if origin == originIGP {
+		return originIncomplete
+	}
+	return originIGP
+}
+
+func apiOrigin(origin uint8) api.RouteOriginType {
+	if origin == originIncomplete {
+		return api.RouteOriginType_ORIGIN_INCOMPLETE
+	}
+	return api.RouteOriginType_ORIGIN_IGP
+}
+
+// ribPath is the global RIB path of a prefix: the origin (its version) and an
+// unspecified next hop, which gobgp replaces with the session's local address for every
+// peer (next-hop-self; for IPv6 in MP_REACH_NLRI). It carries no other attribute: the
+// export policies add them per peer. age is the path's timestamp (nothing depends on it).
+func ribPath(p netip.Prefix, origin uint8, age time.Time) (*api.Path, error) {
+	o := pkt.NewPathAttributeOrigin(origin)
 	if familyOf(p.Addr()) == ipv4 {
 		nlri := pkt.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
-		return apiutil.NewPath(nlri, false, []pkt.PathAttributeInterface{origin, pkt.NewPathAttributeNextHop("0.0.0.0")}, age)
+		return apiutil.NewPath(nlri, false, []pkt.PathAttributeInterface{o, pkt.NewPathAttributeNextHop("0.0.0.0")}, age)
 	}
 	nlri := pkt.NewIPv6AddrPrefix(uint8(p.Bits()), p.Addr().String())
 	mp := pkt.NewPathAttributeMpReachNLRI("::", []pkt.AddrPrefixInterface{nlri})
-	return apiutil.NewPath(nlri, false, []pkt.PathAttributeInterface{origin, mp}, age)
+	return apiutil.NewPath(nlri, false, []pkt.PathAttributeInterface{o, mp}, age)
 }
 
-// lostPrefixes are the prefixes that stay in the RIB but leave at least one peer's
-// export. gobgp v3 withdraws a path from a peer only while the peer's current export
-// policy still accepts it (a soft reset out re-sends what is accepted but withdraws
-// nothing), so these are withdrawn from the RIB under the old policies and added back
-// under the new ones.
-func lostPrefixes(old, new map[string][]exportGroup, newRIB map[netip.Prefix]bool) map[netip.Prefix]bool {
-	out := map[netip.Prefix]bool{}
+// lostPrefixes are, per peer, the prefixes that leave the peer's export but stay in the
+// RIB for other peers. gobgp v3 withdraws a path from a peer only when the path is
+// replaced or deleted while the peer's export policy rejects the new version and accepts
+// the old one; a soft reset out re-sends accepted paths but withdraws nothing. So Apply
+// gives such a peer a transitional policy that still accepts the old version (matched by
+// origin) and replaces the path by the other version: the peer gets a withdrawal, the
+// other peers an update with unchanged attributes. Only peers in both old and new count.
+func lostPrefixes(old, new map[string][]exportGroup, newRIB map[netip.Prefix]bool) map[string][]netip.Prefix {
+	out := map[string][]netip.Prefix{}
 	for peer, gs := range old {
 		keep := prefixesOf(new[peer])
-		for p := range prefixesOf(gs) {
+		for _, p := range sortedPrefixes(prefixesOf(gs)) {
 			if !keep[p] && newRIB[p] {
-				out[p] = true
+				out[peer] = append(out[peer], p)
 			}
+		}
+	}
+	return out
+}
+
+// transit is a statement of a transitional export policy: it accepts the current version
+// of prefixes leaving the peer, so that replacing them makes gobgp withdraw them.
+type transit struct {
+	Origin   uint8
+	Prefixes []netip.Prefix
+}
+
+// transits groups a peer's lost prefixes by their current origin.
+func transits(lost []netip.Prefix, origins map[netip.Prefix]uint8) []transit {
+	var out []transit
+	for _, o := range []uint8{originIGP, originIncomplete} {
+		var ps []netip.Prefix
+		for _, p := range lost {
+			if origins[p] == o {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) > 0 {
+			out = append(out, transit{Origin: o, Prefixes: ps})
 		}
 	}
 	return out

@@ -2,9 +2,11 @@ package bgp
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,7 +188,9 @@ func TestExportPolicy(t *testing.T) {
 	}
 	peer := v6peer
 	peer.Address = netip.MustParseAddr("::ffff:192.0.2.1") // a 4-in-6 address is the IPv4 one
-	sets, pol := exportPolicy(peer, groups, namesFor(7))
+	sets, pol := exportPolicy(peer, groups, namesFor(7),
+		transits([]netip.Prefix{pfx("203.0.113.30/32"), pfx("203.0.113.31/32")},
+			map[netip.Prefix]uint8{pfx("203.0.113.30/32"): originIGP, pfx("203.0.113.31/32"): originIncomplete})...)
 	wantSets := []*api.DefinedSet{
 		{DefinedType: api.DefinedType_NEIGHBOR, Name: "loadstone-export-7-nb", List: []string{"192.0.2.1/32"}},
 		{DefinedType: api.DefinedType_PREFIX, Name: "loadstone-export-7-p0", Prefixes: []*api.Prefix{
@@ -194,6 +198,10 @@ func TestExportPolicy(t *testing.T) {
 		{DefinedType: api.DefinedType_PREFIX, Name: "loadstone-export-7-p1", Prefixes: []*api.Prefix{
 			{IpPrefix: "203.0.113.10/32", MaskLengthMin: 32, MaskLengthMax: 32},
 			{IpPrefix: "203.0.113.20/32", MaskLengthMin: 32, MaskLengthMax: 32}}},
+		{DefinedType: api.DefinedType_PREFIX, Name: "loadstone-export-7-p2", Prefixes: []*api.Prefix{
+			{IpPrefix: "203.0.113.30/32", MaskLengthMin: 32, MaskLengthMax: 32}}},
+		{DefinedType: api.DefinedType_PREFIX, Name: "loadstone-export-7-p3", Prefixes: []*api.Prefix{
+			{IpPrefix: "203.0.113.31/32", MaskLengthMin: 32, MaskLengthMax: 32}}},
 	}
 	cond := func(i string) *api.Conditions {
 		return &api.Conditions{
@@ -201,16 +209,24 @@ func TestExportPolicy(t *testing.T) {
 			PrefixSet:   &api.MatchSet{Type: api.MatchSet_ANY, Name: "loadstone-export-7-p" + i},
 		}
 	}
+	igp := &api.OriginAction{Origin: api.RouteOriginType_ORIGIN_IGP}
+	withOrigin := func(c *api.Conditions, o api.RouteOriginType) *api.Conditions { c.Origin = o; return c }
 	wantPol := &api.Policy{Name: "loadstone-export-7", Statements: []*api.Statement{
-		{Name: "loadstone-export-7-s0", Conditions: cond("0"), Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT}},
+		{Name: "loadstone-export-7-s0", Conditions: cond("0"), Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, OriginAction: igp}},
 		{Name: "loadstone-export-7-s1", Conditions: cond("1"), Actions: &api.Actions{
 			RouteAction:    api.RouteAction_ACCEPT,
+			OriginAction:   igp,
 			Community:      &api.CommunityAction{Type: api.CommunityAction_REPLACE, Communities: []string{"65000:1"}},
 			LargeCommunity: &api.CommunityAction{Type: api.CommunityAction_REPLACE, Communities: []string{"64600:1:2"}},
 			// MyASN 4200000001 does not fit in two octets: AS_TRANS.
 			ExtCommunity: &api.CommunityAction{Type: api.CommunityAction_REPLACE, Communities: []string{"lb:23456:125000000"}},
 			LocalPref:    &api.LocalPrefAction{Value: 200},
 		}},
+		// Transitional: accept the current version of prefixes leaving the peer.
+		{Name: "loadstone-export-7-s2", Conditions: withOrigin(cond("2"), api.RouteOriginType_ORIGIN_IGP),
+			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, OriginAction: igp}},
+		{Name: "loadstone-export-7-s3", Conditions: withOrigin(cond("3"), api.RouteOriginType_ORIGIN_INCOMPLETE),
+			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, OriginAction: igp}},
 	}}
 	if d := cmp.Diff(asJSON(t, wantSets), asJSON(t, sets)); d != "" {
 		t.Errorf("sets (-want +got):\n%s", d)
@@ -232,7 +248,7 @@ func TestLostPrefixes(t *testing.T) {
 	nw := map[string][]exportGroup{"a": g("203.0.113.1/32"), "b": g("203.0.113.1/32", "203.0.113.2/32")}
 	rib := ribPrefixes(nw)
 	// .2 leaves a but stays for b: lost. .3 leaves the RIB: a plain withdrawal. .1 stays.
-	if d := cmp.Diff(map[netip.Prefix]bool{pfx("203.0.113.2/32"): true}, lostPrefixes(old, nw, rib), netipCmp); d != "" {
+	if d := cmp.Diff(map[string][]netip.Prefix{"a": {pfx("203.0.113.2/32")}}, lostPrefixes(old, nw, rib), netipCmp); d != "" {
 		t.Errorf("lostPrefixes (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff(map[netip.Prefix]bool{pfx("203.0.113.1/32"): true, pfx("203.0.113.2/32"): true}, rib, netipCmp); d != "" {
@@ -299,7 +315,7 @@ func TestParseAdvertised(t *testing.T) {
 
 func TestRibPathRoundTrip(t *testing.T) {
 	for _, s := range []string{"203.0.113.0/28", "2001:db8:100::/120"} {
-		p, err := ribPath(pfx(s), time.Unix(0, 0))
+		p, err := ribPath(pfx(s), originIncomplete, time.Unix(0, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,6 +354,27 @@ func TestLogAdapterRecordsSessionErrors(t *testing.T) {
 	a.Info("some other message", gobgplog.Fields{"Topic": "Peer", "Key": "192.0.2.2"})
 	if got := a.lastError("192.0.2.2"); got != "" {
 		t.Errorf("unrelated messages recorded %q", got)
+	}
+	// Our NOTIFICATION and the end of the attempt, in either order: the NOTIFICATION wins.
+	mismatch := fmt.Errorf("as number mismatch expected 64501, received 64500")
+	for _, order := range [][]string{{"notification", "down"}, {"down", "notification"}} {
+		a.Debug("state changed", peer(gobgplog.Fields{"old": "BGP_FSM_IDLE", "new": "BGP_FSM_ACTIVE"}))
+		for _, step := range order {
+			if step == "notification" {
+				a.Warn("sent notification", peer(gobgplog.Fields{"Data": mismatch}))
+			} else {
+				a.Debug("state changed", peer(gobgplog.Fields{"old": "BGP_FSM_OPENSENT", "new": "BGP_FSM_IDLE", "reason": "invalid-msg"}))
+			}
+		}
+		if got, want := a.lastError("192.0.2.1"), "sent notification: "+mismatch.Error(); got != want {
+			t.Errorf("order %v: %q, want %q", order, got, want)
+		}
+	}
+	// A later attempt ending without a NOTIFICATION of ours replaces it.
+	a.Debug("state changed", peer(gobgplog.Fields{"old": "BGP_FSM_IDLE", "new": "BGP_FSM_ACTIVE"}))
+	a.Debug("state changed", peer(gobgplog.Fields{"old": "BGP_FSM_OPENCONFIRM", "new": "BGP_FSM_IDLE", "reason": "invalid-msg"}))
+	if got := a.lastError("192.0.2.1"); !strings.HasPrefix(got, "session down: invalid-msg in OPENCONFIRM (the peer likely refused our OPEN") {
+		t.Errorf("after a refused OPEN: %q", got)
 	}
 	a.forget("192.0.2.1")
 	if got := a.lastError("192.0.2.1"); got != "" {
