@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -34,7 +35,9 @@ func b9Install(cases []benchdata.B9) (*plot.Plot, error) {
 		}
 		b.FillColor = plotutil.Color(i)
 		p.Add(b)
-		names = append(names, fmt.Sprintf("%s\n%d prefixes, %d runs", c.Case, c.Prefixes, len(c.InstallMs)))
+		// "router ← speaker" on two lines: the labels are long.
+		label := strings.Replace(c.Case, " ← ", "\n← ", 1)
+		names = append(names, fmt.Sprintf("%s\n%d prefixes, %d runs", label, c.Prefixes, len(c.InstallMs)))
 	}
 	p.NominalX(names...)
 	target, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 5}, {X: float64(len(names)) - 0.5, Y: 5}})
@@ -45,6 +48,7 @@ func b9Install(cases []benchdata.B9) (*plot.Plot, error) {
 	target.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	p.Add(target)
 	p.Legend.Add("target: 10k prefixes installed < 5 s", target)
+	p.Legend.Top = true
 	p.Y.Min = 0
 	return p, nil
 }

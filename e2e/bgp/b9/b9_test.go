@@ -118,7 +118,7 @@ func runB9(tb testing.TB, sub func(string, func(testing.TB))) {
 		{"Loadstone (speaker/bgp)", nil, func(tb testing.TB, l *b9Lab, n int) b9Sample {
 			return runB9Once(tb, l, bin, n)
 		}},
-		{"reference: FRR bgpd, redistribute kernel", append(frrBins, "vtysh"), runRefOnce},
+		{"FRR bgpd (reference)", append(frrBins, "vtysh"), runRefOnce},
 	}
 	caseName := func(r b9Router, s b9Speaker) string { return r.name + " ← " + s.name }
 	only := os.Getenv("LOADSTONE_B9_CASES")
