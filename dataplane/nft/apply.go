@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -385,11 +386,15 @@ func diff(have, want *state) []item {
 	var out []item
 	adds := func(bases []string) {
 		for _, base := range bases {
+			if base == setBackends {
+				out = append(out, tableAdds(have, want)...)
+				continue
+			}
 			for _, v6 := range []bool{false, true} {
 				name := famName(base, v6)
 				h, w := have.sets[name], want.sets[name]
-				for _, id := range slices.Sorted(maps.Keys(w)) {
-					we := w[id]
+				// Map order: the order within a set does not matter.
+				for id, we := range w {
 					he, ok := h[id]
 					switch {
 					case !ok:
@@ -404,13 +409,61 @@ func diff(have, want *state) []item {
 	adds(phaseData)
 	adds(phaseSwitch)
 	for _, base := range phaseDrop {
+		if base == setBackends {
+			out = append(out, tableDrops(have, want)...)
+			continue
+		}
 		for _, v6 := range []bool{false, true} {
 			name := famName(base, v6)
 			h, w := have.sets[name], want.sets[name]
-			for _, id := range slices.Sorted(maps.Keys(h)) {
+			for id, he := range h {
 				if _, ok := w[id]; !ok {
-					out = append(out, item{set: name, kind: opDelete, old: h[id]})
+					out = append(out, item{set: name, kind: opDelete, old: he})
 				}
+			}
+		}
+	}
+	return out
+}
+
+func slotElem(f plan.Frontend, i int, b netip.AddrPort) elem {
+	return elem{Key: encodeSlot(f, i), Val: encodeBackend(b)}
+}
+
+// tableAdds: entries of want's tables that are missing or different in have's. An
+// unchanged table costs one comparison and no elements.
+func tableAdds(have, want *state) []item {
+	var out []item
+	for f, wt := range want.tables {
+		ht := have.tables[f]
+		if slices.Equal(ht, wt) {
+			continue
+		}
+		set := famName(setBackends, f.Addr.Is6())
+		for i, b := range wt {
+			switch {
+			case i >= len(ht) || !ht[i].IsValid():
+				out = append(out, item{set: set, kind: opAdd, new: slotElem(f, i, b)})
+			case ht[i] != b:
+				out = append(out, item{set: set, kind: opReplace, old: slotElem(f, i, ht[i]), new: slotElem(f, i, b)})
+			}
+		}
+	}
+	return out
+}
+
+// tableDrops: entries of have's tables beyond want's (a smaller or removed table).
+func tableDrops(have, want *state) []item {
+	var out []item
+	for f, ht := range have.tables {
+		wt := want.tables[f]
+		if len(ht) <= len(wt) {
+			continue
+		}
+		set := famName(setBackends, f.Addr.Is6())
+		for i := len(wt); i < len(ht); i++ {
+			if ht[i].IsValid() {
+				out = append(out, item{set: set, kind: opDelete, old: slotElem(f, i, ht[i])})
 			}
 		}
 	}

@@ -2,9 +2,11 @@ package nft
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 )
 
 // kernelState lists the installed table in wire form, failing when its structure is not
@@ -101,6 +103,12 @@ func (a *Applier) kernelState() (*state, error) {
 		if err != nil {
 			return nil, fmt.Errorf("elements of %s: %w", s.Name, err)
 		}
+		if isBackends(s.Name) {
+			if err := st.addSlots(els); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.Name, err)
+			}
+			continue
+		}
 		for _, e := range els {
 			st.add(s.Name, elem{Key: e.Key, KeyEnd: e.KeyEnd, Val: e.Val})
 		}
@@ -117,3 +125,34 @@ func sameHook(got, want *nftables.Chain) bool {
 	}
 	return *got.Hooknum == *want.Hooknum && got.Type == want.Type && got.Priority != nil && *got.Priority == *want.Priority
 }
+
+// addSlots decodes backend map elements into the state's tables.
+func (s *state) addSlots(els []nftables.SetElement) error {
+	for _, e := range els {
+		if len(e.Key) < 4 {
+			return fmt.Errorf("backend slot of %d bytes", len(e.Key))
+		}
+		f, err := decodeFrontend(e.Key[:len(e.Key)-4])
+		if err != nil {
+			return err
+		}
+		i := int(binaryutil.NativeEndian.Uint32(e.Key[len(e.Key)-4:]))
+		if i > maxTableSize {
+			return fmt.Errorf("backend slot index %d", i)
+		}
+		b, err := decodeBackend(e.Val)
+		if err != nil {
+			return err
+		}
+		t := s.tables[f]
+		for len(t) <= i {
+			t = append(t, netip.AddrPort{})
+		}
+		t[i] = b
+		s.tables[f] = t
+	}
+	return nil
+}
+
+// maxTableSize bounds a table index read from the kernel (maglev tables are < 2^16).
+const maxTableSize = 1 << 20

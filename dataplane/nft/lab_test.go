@@ -47,14 +47,14 @@ var (
 func backendV4(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("198.18.%d.2", i)) }
 func backendV6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("2001:db8:18:%d::2", i)) }
 
-func run(t *testing.T, args ...string) {
+func run(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 
-func kernelTest(t *testing.T) {
+func kernelTest(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("kernel test: creates network namespaces; skipped with -short")
@@ -69,7 +69,7 @@ func kernelTest(t *testing.T) {
 
 // newLab builds the namespaces with nBackends backends, each serving TCP and UDP on
 // port 8080 (v4 and v6) and answering "<name> <client addr>".
-func newLab(t *testing.T, nBackends int) *lab {
+func newLab(t testing.TB, nBackends int) *lab {
 	t.Helper()
 	kernelTest(t)
 	b := make([]byte, 3)
@@ -134,7 +134,7 @@ func newLab(t *testing.T, nBackends int) *lab {
 
 // serve starts TCP and UDP servers on port 8080 inside ns; each answers with its name
 // and the address it sees the client at.
-func (l *lab) serve(t *testing.T, ns, name string) {
+func (l *lab) serve(t testing.TB, ns, name string) {
 	t.Helper()
 	var tcp net.Listener
 	var udp net.PacketConn

@@ -17,24 +17,41 @@ type elem struct {
 	Chain       string // vmap: goto this chain
 }
 
-func (e elem) id() string { return string(e.Key) + "\x00" + string(e.KeyEnd) }
+func (e elem) id() string {
+	if len(e.KeyEnd) == 0 {
+		return string(e.Key)
+	}
+	return string(e.Key) + "\x00" + string(e.KeyEnd)
+}
 
 func (e elem) equal(o elem) bool {
 	return string(e.Val) == string(o.Val) && e.Chain == o.Chain
 }
 
-// state is the table's content in wire form: what a plan asks for, or what was applied.
+// state is the table's content: what a plan asks for, or what was applied. The backend
+// maps, which hold almost every element, are kept as whole tables per frontend, so that
+// a diff skips unchanged tables without building their elements; the other sets are in
+// wire form.
 type state struct {
 	chains map[string]chainSpec       // Maglev chains by name
-	sets   map[string]map[string]elem // set name → element id → element
+	sets   map[string]map[string]elem // set name → element id → element (not backends)
+	// tables are the backend maps: entry i of a frontend's table is the element
+	// frontend . i → backend; an invalid AddrPort is a missing entry.
+	tables map[plan.Frontend][]netip.AddrPort
 }
 
 func newState() *state {
-	s := &state{chains: map[string]chainSpec{}, sets: map[string]map[string]elem{}}
+	s := &state{chains: map[string]chainSpec{}, sets: map[string]map[string]elem{}, tables: map[plan.Frontend][]netip.AddrPort{}}
 	for name := range sets() {
-		s.sets[name] = map[string]elem{}
+		if !isBackends(name) {
+			s.sets[name] = map[string]elem{}
+		}
 	}
 	return s
+}
+
+func isBackends(set string) bool {
+	return set == famName(setBackends, false) || set == famName(setBackends, true)
 }
 
 func (s *state) add(set string, e elem) { s.sets[set][e.id()] = e }
@@ -96,13 +113,10 @@ func desired(p plan.Plan) *state {
 		v6 := f.Addr.Is6()
 		c := chainSpec{V6: v6, Size: d.Size, Affinity: d.Affinity}
 		s.chains[c.name()] = c
-		k := encodeFrontend(f)
-		s.add(famName(setServices, v6), elem{Key: k, Chain: c.name()})
+		s.add(famName(setServices, v6), elem{Key: encodeFrontend(f), Chain: c.name()})
 		// The table is keyed by frontend: a table shared by several LB IPs of one family
 		// is installed once per IP, which spares a lookup per packet.
-		for i, b := range p.Tables[d.ID] {
-			s.add(famName(setBackends, v6), elem{Key: encodeSlot(f, i), Val: encodeBackend(b)})
-		}
+		s.tables[f] = p.Tables[d.ID]
 	}
 	for f := range p.Reject {
 		s.add(famName(setReject, f.Addr.Is6()), elem{Key: encodeFrontend(f)})
@@ -131,6 +145,13 @@ func (s *state) count() map[string]int {
 	c := map[string]int{"chains": len(s.chains)}
 	for name, els := range s.sets {
 		c[kindOf(name)] += len(els)
+	}
+	for _, t := range s.tables {
+		for _, b := range t {
+			if b.IsValid() {
+				c["table_entries"]++
+			}
+		}
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 
 	"github.com/loadstone-lb/loadstone/dataplane/plan"
 )
@@ -159,7 +160,12 @@ func TestDiffPhasesAndBatches(t *testing.T) {
 				continue
 			}
 			// An added backend entry whose key existed before must have its delete here.
-			if _, existed := desired(before).sets[o.set][elem{Key: []byte(o.key)}.id()]; existed && !dels[op{set: o.set, key: o.key}] {
+			f, err := decodeFrontend([]byte(o.key[:len(o.key)-4]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx := int(binaryutil.NativeEndian.Uint32([]byte(o.key[len(o.key)-4:])))
+			if existed := idx < len(desired(before).tables[f]); existed && !dels[op{set: o.set, key: o.key}] {
 				t.Errorf("batch %d re-adds %x without deleting it", i, o.key)
 			}
 		}
