@@ -89,7 +89,10 @@
 // another layout or seed) it replaces the table in one transaction (add, delete, add
 // table; counters, sets, chains, rules) and then adds the elements. A partial sync
 // creates new Maglev chains, sends only the changed elements, then deletes Maglev chains
-// nothing points at. Element changes go in phases: first what frontends point at
+// nothing points at. The applier keeps the backend maps as whole tables per frontend, so
+// a partial sync compares each frontend's table once and builds elements only for the
+// entries that changed (BenchmarkApply: one Service's change among 1000 in ~40 ms, a
+// full rebuild of 1000 Services × 509 entries in ~6 s on the 2-core test machine). Element changes go in phases: first what frontends point at
 // (backend entries, allowed ranges, masquerade data), then the frontends themselves
 // (services, reject, ranged), then removals, switches first. A changed map element is
 // deleted and re-added in the same batch. A batch holds at most Config.BatchSize
