@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,4 +214,50 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// Graceful restart and BFD together (docs/bgp.md, "Graceful restart and BFD"): our BFD
+// runs in the speaker, so it is control-plane dependent and sends the C bit clear. When the
+// speaker process dies, the kernel closes its TCP sessions at once, the router enters
+// graceful-restart helper mode and keeps the routes; the BFD timeout that follows does not
+// flush them. When the node's link dies, no TCP close arrives: BFD times out first and
+// the router drops the session and its routes, as without graceful restart. (A router
+// configured with "bfd check-control-plane-failure" would instead keep the routes of a
+// dead link for the restart time; the docs say not to.)
+func TestGracefulRestartWithBFD(t *testing.T) {
+	x := setupBGP(t, bgpOptions{GracefulRestart: true, BFD: true})
+	nodes := x.Lab.Nodes()
+	x.CreateDeployment(framework.Deployment{Name: "web", Replicas: 3})
+	p := x.lbService("web", corev1.ServiceExternalTrafficPolicyCluster)
+	x.waitNexthops(p, x.nodeIPs(), 60*time.Second)
+	x.steady(p)
+
+	before := x.sessionMarks()[nodes[0].IP.String()]
+	proc := x.Kill("speaker-" + nodes[0].Name)
+	x.Eventually("the router sees node1's BFD session down", 10*time.Second, func() (bool, error) {
+		peers, err := x.BFDPeers()
+		for _, bp := range peers {
+			if bp.Peer == nodes[0].IP.String() {
+				return bp.Status == "down", err
+			}
+		}
+		return true, err // a dynamic neighbour's BFD peer may be gone
+	})
+	// Well past the BFD detection time (300 ms): the stale route is still there.
+	time.Sleep(time.Second)
+	x.waitNexthops(p, x.nodeIPs(), time.Second)
+	x.StartProc(proc)
+	// Until the restarted speaker's session is up, the router is still in graceful
+	// restart for node1 and ignores its BFD (a cut in that window keeps the stale routes
+	// for the rest of the restart time).
+	x.Eventually("node1's session re-established", 60*time.Second, func() (bool, error) {
+		m := x.sessionMarks()[nodes[0].IP.String()]
+		return m != before && strings.HasPrefix(m, "Established"), nil
+	})
+	x.waitNexthops(p, x.nodeIPs(), 60*time.Second)
+	x.WaitBFDUp(len(nodes))
+
+	x.CutLink(nodes[0].Name)
+	t.Cleanup(func() { x.RestoreLink(nodes[0].Name) })
+	x.waitNexthops(p, x.nodeIPs(nodes[1:]...), 10*time.Second)
 }
