@@ -1,7 +1,8 @@
 // Package nft installs a dataplane plan (package plan) into Loadstone's own nftables
 // table, `inet loadstone`, over netlink (google/nftables), and removes it. It is the
 // apply step: New(Config) → Applier; Apply(plan) installs, Resync() makes the next Apply
-// a full sync, Remove() deletes the table. Read lists the table back into a plan.
+// a full sync, Remove() deletes the table. Read lists the table back
+// (as Installed; Expected(plan) is what it should return).
 //
 // # Table layout
 //
