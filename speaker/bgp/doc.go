@@ -15,7 +15,8 @@
 // One gobgp server per process, created by New and started (StartBgp) at the first Apply
 // that has a router ID; it is never restarted in the process. The global AS is a fixed
 // placeholder (every peer sets its own local AS from Peer.MyASN). A router ID change after
-// the start is not applied: the old one stays and Problems reports
+// the start is not applied: the old one stays and Problems (not an Apply error, which
+// would only make the caller retry) reports
 // "router ID change from X to Y takes effect when the speaker restarts". gobgp listens on
 // no port by default: the node connects out.
 //
@@ -36,11 +37,15 @@
 // policy now accepts): no session reset. The global import policy accepts only our own
 // paths, so routes learned from routers never enter the RIB.
 //
-// gobgp v3 withdraws a path from a peer only while that peer's export policy still
-// accepts it; a soft reset out re-sends accepted paths but withdraws nothing. So when a
-// prefix leaves some peer's export but stays for others, Apply withdraws it from the RIB
-// under the old policies and adds it back under the new ones: the other peers see a
-// withdrawal followed at once by the same announcement.
+// gobgp v3 withdraws a path from a peer only when the path is replaced or deleted while
+// the peer's export policy rejects the new version and accepts the old one; a soft reset
+// out re-sends accepted paths but withdraws nothing. So a RIB path carries a version in
+// its ORIGIN (IGP or INCOMPLETE; every export statement sets IGP, so the wire always says
+// IGP). When a prefix leaves some peers but stays for others, those peers get a
+// transitional policy that still accepts the current version, the path is replaced by
+// the other version (those peers get a withdrawal, the others an update with unchanged
+// attributes), and the peers then get their final policy. A prefix leaving every peer is
+// simply deleted from the RIB under the old policies.
 //
 // The link-bandwidth community (draft-ietf-idr-link-bandwidth: non-transitive
 // two-octet-AS-specific, type 0x40 subtype 0x04, AS = Peer.MyASN or AS_TRANS 23456 when

@@ -113,7 +113,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.watchCancel != nil {
 		s.watchCancel()
 	}
-	if !s.started {
+	if !s.running {
 		return nil
 	}
 	var errs []error

@@ -45,7 +45,8 @@ type Server struct {
 	bgp        *server.BgpServer
 
 	mu          sync.Mutex // serializes Apply, ResetPeer and Close
-	started     bool
+	running     bool       // StartBgp succeeded
+	started     bool       // start completed
 	closed      bool
 	routerID    netip.Addr
 	problems    []routes.Problem
@@ -102,44 +103,56 @@ func (s *Server) Problems() []routes.Problem {
 }
 
 // start starts gobgp with the router ID, its global import and export policies, and the
-// peer event watcher.
+// peer event watcher. Each step is done once: a start that failed halfway resumes.
 func (s *Server) start(ctx context.Context, routerID netip.Addr) error {
-	err := s.bgp.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		Asn: globalASN, RouterId: routerID.String(), ListenPort: s.listenPort,
-	}})
-	if err != nil {
-		return fmt.Errorf("start gobgp: %w", err)
+	if !s.running {
+		err := s.bgp.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+			Asn: globalASN, RouterId: routerID.String(), ListenPort: s.listenPort,
+		}})
+		if err != nil {
+			return fmt.Errorf("start gobgp: %w", err)
+		}
+		s.running = true
+		s.routerID = routerID
 	}
 	// Import: keep only our own paths. Routers' paths would otherwise enter the global RIB,
 	// compete with ours for best path and be offered to the export policies.
-	if err := s.bgp.AddPolicy(ctx, &api.AddPolicyRequest{Policy: &api.Policy{
-		Name: namePrefix + "import",
-		Statements: []*api.Statement{{
-			Name:       namePrefix + "import-local",
-			Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
-			Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
-		}},
-	}}); err != nil {
-		return fmt.Errorf("add import policy: %w", err)
+	importPolicy := namePrefix + "import"
+	exists := false
+	if err := s.bgp.ListPolicy(ctx, &api.ListPolicyRequest{Name: importPolicy}, func(*api.Policy) { exists = true }); err != nil {
+		return fmt.Errorf("list policies: %w", err)
+	}
+	if !exists {
+		if err := s.bgp.AddPolicy(ctx, &api.AddPolicyRequest{Policy: &api.Policy{
+			Name: importPolicy,
+			Statements: []*api.Statement{{
+				Name:       namePrefix + "import-local",
+				Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+				Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+			}},
+		}}); err != nil {
+			return fmt.Errorf("add import policy: %w", err)
+		}
 	}
 	if err := s.bgp.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
 		Name: globalTable, Direction: api.PolicyDirection_IMPORT,
-		Policies: []*api.Policy{{Name: namePrefix + "import"}}, DefaultAction: api.RouteAction_REJECT,
+		Policies: []*api.Policy{{Name: importPolicy}}, DefaultAction: api.RouteAction_REJECT,
 	}}); err != nil {
 		return fmt.Errorf("assign import policy: %w", err)
 	}
 	if err := s.assignExport(ctx, nil); err != nil {
 		return err
 	}
-	wctx, cancel := context.WithCancel(context.Background())
-	if err := s.bgp.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onEvent); err != nil {
-		cancel()
-		return fmt.Errorf("watch peer events: %w", err)
+	if s.watchCancel == nil {
+		wctx, cancel := context.WithCancel(context.Background())
+		if err := s.bgp.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onEvent); err != nil {
+			cancel()
+			return fmt.Errorf("watch peer events: %w", err)
+		}
+		s.watchCancel = cancel
 	}
-	s.watchCancel = cancel
 	s.started = true
-	s.routerID = routerID
-	s.log.Info("BGP speaker started", "routerID", routerID)
+	s.log.Info("BGP speaker started", "routerID", s.routerID)
 	return nil
 }
 
@@ -211,7 +224,7 @@ func (s *Server) Apply(ctx context.Context, plan routes.Plan) (err error) {
 	}
 	var problems []routes.Problem
 	if !s.started {
-		if !plan.RouterID.IsValid() {
+		if !s.running && !plan.RouterID.IsValid() {
 			s.problems = []routes.Problem{{Kind: "Speaker", Name: "bgp", Reason: "NoRouterID",
 				Message: "the BGP plan has no router ID: BGP does not start"}}
 			return nil
@@ -219,7 +232,8 @@ func (s *Server) Apply(ctx context.Context, plan routes.Plan) (err error) {
 		if err := s.start(ctx, plan.RouterID); err != nil {
 			return err
 		}
-	} else if plan.RouterID.IsValid() && plan.RouterID != s.routerID {
+	}
+	if plan.RouterID.IsValid() && plan.RouterID != s.routerID {
 		problems = append(problems, problemRouterID(s.routerID, plan.RouterID))
 	}
 
