@@ -100,6 +100,11 @@ func (s *Server) adjOut(ctx context.Context, addr string, fam family) []Advertis
 //  3. Every path is withdrawn from the global RIB: the remaining (non-graceful-restart)
 //     peers receive withdrawals.
 //  4. gobgp is stopped: it sends those peers a Cease NOTIFICATION and closes.
+//
+// If a graceful-restart session cannot be aborted (SOCK_DESTROY fails), steps 3 and 4
+// would reach its router too: then only the other peers are shut (Cease), gobgp is left
+// running for the process exit to close that connection silently, and Close returns the
+// error.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,6 +122,7 @@ func (s *Server) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	kept := false // a graceful-restart session this process could not abort
 	for _, k := range sortedKeys(s.peers) {
 		p := s.peers[k]
 		if !p.GracefulRestart {
@@ -125,11 +131,27 @@ func (s *Server) Close(ctx context.Context) error {
 		n, err := abortSessions(p.Address.Unmap(), int(portOr179(p.Port)))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("abort the session of peer %s without NOTIFICATION: %w", p.Name, err))
+			kept = true
+			continue
 		}
 		if err := s.bgp.DisablePeer(ctx, &api.DisablePeerRequest{Address: k, Communication: "speaker shutting down"}); err != nil {
 			errs = append(errs, fmt.Errorf("disable peer %s: %w", p.Name, err))
 		}
 		s.log.Info("BGP session closed for graceful restart", "peer", p.Name, "address", k, "connections", n)
+	}
+	if kept {
+		// Withdrawing or stopping gobgp would reach that router (withdrawals, a Cease).
+		// Shut only the other sessions (with a Cease: their routers drop our routes) and
+		// leave gobgp running: the process exit closes the remaining connections without
+		// a NOTIFICATION.
+		for _, k := range sortedKeys(s.peers) {
+			if p := s.peers[k]; !p.GracefulRestart {
+				if err := s.bgp.DisablePeer(ctx, &api.DisablePeerRequest{Address: k, Communication: "speaker shutting down"}); err != nil {
+					errs = append(errs, fmt.Errorf("disable peer %s: %w", p.Name, err))
+				}
+			}
+		}
+		return errors.Join(errs...)
 	}
 	for _, p := range sortedPrefixes(ribSet(s.rib)) {
 		if err := s.deletePath(ctx, p); err != nil {
