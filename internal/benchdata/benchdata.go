@@ -73,3 +73,21 @@ type B9 struct {
 	CPUWithdrawS []float64 `json:"cpu_withdraw_s"`
 	PeakRSSMiB   []float64 `json:"peak_rss_mib"`
 }
+
+// B2 is one BGP failover case (a silent link cut of one node announcing an IP by ECMP)
+// over all its runs.
+type B2 struct {
+	Case string `json:"case"`
+	// Nexthops is how many nodes announced the IP before the cut.
+	Nexthops int `json:"nexthops"`
+	// Per run: cut → start of the last failed connect (traffic flows again after it; 0
+	// when no connect failed), and cut → the router's kernel route no longer names the
+	// cut node.
+	RecoveryMs   []float64 `json:"recovery_ms"`
+	WithdrawalMs []float64 `json:"withdrawal_ms"`
+	// FailedConnects per run, after the cut.
+	FailedConnects []int `json:"failed_connects"`
+	// Timeline: the share of connects that succeeded, by when they started (bucket start,
+	// ms after the cut), over all runs.
+	Timeline []TimelinePoint `json:"timeline"`
+}

@@ -41,3 +41,24 @@ func TestAppendWritesJSONLines(t *testing.T) {
 		t.Error("a value JSON cannot encode was accepted")
 	}
 }
+
+func TestAppendB2RoundTrips(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(Env, dir)
+	in := B2{Case: "speaker, BFD", Nexthops: 3, RecoveryMs: []float64{250.5}, WithdrawalMs: []float64{260},
+		FailedConnects: []int{80}, Timeline: []TimelinePoint{{Ms: 0, OKFraction: 0.66, Probes: 10}}}
+	if err := Append("b2", in); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "b2.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out B2
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Case != in.Case || out.Nexthops != 3 || out.RecoveryMs[0] != 250.5 || out.FailedConnects[0] != 80 || out.Timeline[0].OKFraction != 0.66 {
+		t.Errorf("read back %+v", out)
+	}
+}
