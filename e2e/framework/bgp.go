@@ -304,14 +304,5 @@ func WeightsProportional(got, want map[string]int) bool {
 
 // SpreadByNode sends n GETs from ns to url and counts answers per answering node.
 func SpreadByNode(ctx context.Context, ns, url string, n int) map[string]int {
-	out := map[string]int{}
-	for i := 0; i < n; i++ {
-		a, err := Get(ctx, ns, url)
-		if err != nil {
-			out[""]++
-			continue
-		}
-		out[a.Node]++
-	}
-	return out
+	return spreadBy(ctx, ns, url, n, func(a Answer) string { return a.Node })
 }

@@ -89,6 +89,11 @@ func (e *Env) GetEventually(ns, url string, timeout time.Duration) Answer {
 
 // Spread sends n GETs from ns and counts answers per pod; errors are counted under "".
 func Spread(ctx context.Context, ns, url string, n int) map[string]int {
+	return spreadBy(ctx, ns, url, n, func(a Answer) string { return a.Pod })
+}
+
+// spreadBy sends n GETs from ns and counts answers by key; errors are counted under "".
+func spreadBy(ctx context.Context, ns, url string, n int, key func(Answer) string) map[string]int {
 	out := map[string]int{}
 	for i := 0; i < n; i++ {
 		a, err := Get(ctx, ns, url)
@@ -96,7 +101,7 @@ func Spread(ctx context.Context, ns, url string, n int) map[string]int {
 			out[""]++
 			continue
 		}
-		out[a.Pod]++
+		out[key(a)]++
 	}
 	return out
 }
