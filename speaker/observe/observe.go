@@ -11,6 +11,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/model"
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/dataplane/plan"
 	"github.com/loadstone-lb/loadstone/speaker/announce"
 	"github.com/loadstone-lb/loadstone/speaker/members"
 )
@@ -65,6 +66,8 @@ type Service struct {
 	// ReadyCounts maps a node to the number of ready endpoints it holds (BGP's link
 	// bandwidth weighs by it); it has the same keys as ReadyNodes.
 	ReadyCounts map[string]int
+	// Dataplane is what the node dataplane needs of the Service.
+	Dataplane Dataplane
 }
 
 // Snapshot is the decide step's whole input. Nothing in it is shared with the caller's
@@ -99,6 +102,13 @@ type Snapshot struct {
 	// SelfIPv4 and SelfIPv6 are this node's first InternalIP of each family in its Node's
 	// status.addresses (zero when it has none).
 	SelfIPv4, SelfIPv6 netip.Addr
+	// NodeAddrs are every node's InternalIPs (both families), for the dataplane's
+	// nodeport mode.
+	NodeAddrs map[string][]netip.Addr
+	// Gated are the LB IPs that some Service uses in dataplane mode pods or nodeport:
+	// they are announced only once this node's dataplane carries them. IPs whose
+	// Services are all in mode off (kube-proxy serves them) are not in it.
+	Gated map[netip.Addr]bool
 }
 
 // Build turns the lists and readings into a Snapshot.
@@ -111,7 +121,8 @@ func Build(in Input) Snapshot {
 		Services: map[types.NamespacedName]Service{}, Interfaces: in.Interfaces,
 		Terminating: map[string]bool{}, Advertisements: map[string]types.UID{},
 		Statuses: in.Statuses, MACOwners: map[string]string{},
-		Secrets: secrets(cfg, in.Secrets),
+		Secrets:   secrets(cfg, in.Secrets),
+		NodeAddrs: map[string][]netip.Addr{}, Gated: map[netip.Addr]bool{},
 	}
 	s.Membership = in.Membership
 	if s.Degraded || s.Alive == nil {
@@ -128,6 +139,9 @@ func Build(in Input) Snapshot {
 		s.Nodes = append(s.Nodes, announce.Node{Name: n.Name, Labels: n.Labels, Ready: nodeReady(&n)})
 		if n.Name == in.Self {
 			s.SelfIPv4, s.SelfIPv6 = internalIPs(&n)
+		}
+		if addrs := nodeAddrs(&n); len(addrs) > 0 {
+			s.NodeAddrs[n.Name] = addrs
 		}
 	}
 	slices.SortFunc(s.Nodes, func(a, b announce.Node) int { return strings.Compare(a.Name, b.Name) })
@@ -160,10 +174,21 @@ func Build(in Input) Snapshot {
 	}
 	for i := range in.Services {
 		svc, ok := service(&in.Services[i], eps)
-		if ok {
-			s.Services[svc.Key] = svc
-			s.Keys = append(s.Keys, svc.Key)
+		if !ok {
+			continue
 		}
+		pool := svc.Pool
+		if pool == "" {
+			pool = announce.PoolOf(cfg, "", svc.IPs[0])
+		}
+		svc.Dataplane = dataplane(cfg, pool, &in.Services[i], eps[svc.Key])
+		if svc.Dataplane.Mode != plan.ModeOff {
+			for _, ip := range svc.IPs {
+				s.Gated[ip] = true
+			}
+		}
+		s.Services[svc.Key] = svc
+		s.Keys = append(s.Keys, svc.Key)
 	}
 	slices.SortFunc(s.Keys, func(a, b types.NamespacedName) int { return strings.Compare(a.String(), b.String()) })
 	return s

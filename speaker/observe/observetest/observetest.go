@@ -223,3 +223,16 @@ func (c *Cluster) Secret(ns, name string, data map[string]string) *Cluster {
 	c.Lists.Secrets = append(c.Lists.Secrets, sec)
 	return c
 }
+
+// Mode sets the dataplane-mode annotation of Service ns/name ("pods", "nodeport", "off").
+func (c *Cluster) Mode(ns, name, mode string) *Cluster {
+	for i := range c.Lists.Services {
+		if s := &c.Lists.Services[i]; s.Namespace == ns && s.Name == name {
+			if s.Annotations == nil {
+				s.Annotations = map[string]string{}
+			}
+			s.Annotations[observe.AnnotationDataplaneMode] = mode
+		}
+	}
+	return c
+}
