@@ -97,8 +97,8 @@ func TestBuildDataplane(t *testing.T) {
 func TestBuildDataplaneMode(t *testing.T) {
 	for _, tc := range []struct {
 		name, annotation string // "" : no annotation
-		want                 plan.Mode
-		wantErr              string
+		want             plan.Mode
+		wantErr          string
 	}{
 		{name: "default is off (kube-proxy)", want: plan.ModeOff},
 		{name: "pods", annotation: "pods", want: plan.ModePods},
