@@ -41,7 +41,12 @@
 //     (ready unset counts as ready), and, with externalTrafficPolicy Local, on this node.
 //     An IP whose Services have no ready endpoint at all is withdrawn everywhere. Shared
 //     IPs are advertised when any of their Services is served here; Path.Services lists
-//     only those.
+//     only those;
+//   - announce only when ready: an IP in Gated (a Service uses it in dataplane mode pods
+//     or nodeport) is advertised only when this node's dataplane carries it (Carried).
+//     FromSnapshot fills Gated; the caller sets Carried from the dataplane's report. In
+//     an aggregate, such an IP only stops counting: the aggregate still goes out for the
+//     other IPs in it.
 //
 // Each selecting advertisement turns the IP into the covering prefix of its
 // aggregationLength (IPv4) or aggregationLengthV6, advertised once per peer however many

@@ -84,6 +84,12 @@ type Input struct {
 	// Previous is the last Plan (nil at start): a peer whose password cannot be read keeps
 	// its version from here.
 	Previous *Plan
+	// Gated are the LB IPs served by this node's dataplane (some Service uses them in
+	// dataplane mode pods or nodeport): such an IP is advertised only when Carried says
+	// the dataplane has programmed it (announce only when ready). IPs not in Gated are
+	// left to kube-proxy and not affected.
+	Gated   map[netip.Addr]bool
+	Carried map[netip.Addr]bool
 }
 
 // FromSnapshot returns the Input for node s.Self: alive is the live set the heal policy
@@ -91,7 +97,7 @@ type Input struct {
 func FromSnapshot(s *observe.Snapshot, alive, bfdUp map[string]bool, prev *Plan) Input {
 	in := Input{Self: s.Self, Config: s.Config, Nodes: s.Nodes, Alive: alive, Degraded: s.Degraded,
 		ExcludeLabel: v1beta1.LabelExcludeFromLB, SelfIPv4: s.SelfIPv4, SelfIPv6: s.SelfIPv6,
-		Secrets: s.Secrets, BFDUp: bfdUp, Previous: prev}
+		Secrets: s.Secrets, BFDUp: bfdUp, Previous: prev, Gated: s.Gated}
 	for _, k := range s.Keys {
 		svc := s.Services[k]
 		in.Services = append(in.Services, Service{Key: svc.Key, IPs: svc.IPs, Pool: svc.Pool,
@@ -160,7 +166,7 @@ func Compute(in Input) Plan {
 	for _, ip := range ips {
 		svcs := groups[ip]
 		pool := poolOf(cfg, svcs, ip)
-		if pool == "" || !nodeOK {
+		if pool == "" || !nodeOK || (in.Gated[ip] && !in.Carried[ip]) {
 			continue
 		}
 		ads := adsFor(cfg, pool, self)
