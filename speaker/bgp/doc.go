@@ -59,9 +59,10 @@
 // re-creates the gobgp neighbor (DeletePeer with a Cease, AddPeer): address, port, local
 // or peer ASN, source address, MD5 password (a TCP option on every segment), hold time and
 // keepalive (negotiated in OPEN), graceful restart (a capability in OPEN). The
-// connect-retry time, eBGP multihop (the socket's TTL) and the peer's name change in place
-// (UpdatePeer). Communities, large communities, local-pref, link bandwidth, which prefixes
-// go to which peer, and node selection (which decides the paths) never reset a session.
+// connect-retry time and eBGP multihop (the socket's TTL) change in place (UpdatePeer); a
+// new name for the same address is only recorded. Communities, large communities,
+// local-pref, link bandwidth, which prefixes go to which peer, and node selection (which
+// decides the paths) never reset a session.
 // Each session carries only the address family of the peer's address: IPv4 unicast over
 // IPv4, IPv6 unicast over IPv6.
 //

@@ -368,19 +368,24 @@ func TestFRRChild(t *testing.T) {
 
 	// Second plan: communities and local-pref change, .20 leaves ebgp4 but stays for
 	// ibgp4, .30 is new, the /28 goes away, the password is fixed (that session resets),
-	// ebgp4's connect-retry changes (in place). None of the established sessions resets.
+	// ebgp4's connect-retry and ebgp6's multihop change (in place), ibgp4 is renamed. None
+	// of the established sessions resets.
 	plan2 := plan
 	e4 := ebgp4
 	e4.ConnectTime = 2 * time.Second
 	m2 := md5
 	m2.Password = "s3cret"
-	plan2.Peers = []routes.Peer{badASN, e4, ebgp6, ibgp4, m2, wrongPeerASN}
+	e6 := ebgp6
+	e6.EBGPMultiHop = true // in place: the socket's TTL
+	i4 := ibgp4
+	i4.Name = "ibgp4-renamed" // same address: bookkeeping only
+	plan2.Peers = []routes.Peer{badASN, e4, e6, i4, m2, wrongPeerASN}
 	plan2.Paths = map[string][]routes.Path{
 		"ebgp4": {
 			{Prefix: pfx("203.0.113.10/32"), Communities: []uint32{comm(65000, 101)}, LargeCommunities: [][3]uint32{{64600, 1, 3}}, LinkBandwidth: 2.5e8},
 			{Prefix: pfx("203.0.113.30/32")},
 		},
-		"ibgp4": {
+		"ibgp4-renamed": {
 			{Prefix: pfx("203.0.113.11/32"), Communities: []uint32{comm(65000, 300)}, LocalPref: 250, HasLocalPref: true},
 			{Prefix: pfx("203.0.113.20/32"), Communities: []uint32{comm(65000, 2)}, LocalPref: 150, HasLocalPref: true},
 		},
@@ -405,6 +410,9 @@ func TestFRRChild(t *testing.T) {
 	after, err := f.connections()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, ok := session(srv.Sessions(), "ibgp4-renamed"); !ok {
+		t.Errorf("Sessions after the rename: %+v", srv.Sessions())
 	}
 	withdrawn := func(neighbor string) bool {
 		b, err := os.ReadFile(spec.FRRLog)

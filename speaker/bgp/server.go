@@ -372,6 +372,14 @@ func (s *Server) Apply(ctx context.Context, plan routes.Plan) (err error) {
 		s.peers[k] = p
 	}
 
+	// Renamed peers (same address, nothing else changed): bookkeeping only.
+	for k, p := range want {
+		if old, ok := s.peers[k]; ok && old.Name != p.Name && comparePeer(old, p) == peerSame {
+			s.setName(k, p.Name)
+			s.peers[k] = p
+		}
+	}
+
 	// 5. Add paths new to the RIB.
 	for _, p := range sortedPrefixes(newRIB) {
 		if _, ok := s.rib[p]; ok {

@@ -76,7 +76,8 @@ func peerConfig(p routes.Peer) *api.Peer {
 			PeerAsn:         p.PeerASN,
 			LocalAsn:        p.MyASN,
 			AuthPassword:    p.Password,
-			Description:     p.Name,
+			// No Description: gobgp counts any change of it as an OPEN-level change and
+			// resets the session, and the name is ours to keep.
 		},
 		Timers: &api.Timers{Config: &api.TimersConfig{
 			HoldTime:          seconds(p.HoldTime),
@@ -123,7 +124,7 @@ const (
 // carries needs a new session: the addresses, the port, both ASNs, the MD5 password (a TCP
 // option of every segment), hold time and keepalive (negotiated in OPEN) and graceful
 // restart (a capability in OPEN). The connect-retry timer and the multihop TTL change in
-// place. BFD is not gobgp's business.
+// place. A new name (same address) is only ours to record. BFD is not gobgp's business.
 func comparePeer(old, new routes.Peer) peerChange {
 	if old.Address != new.Address || old.Port != new.Port || old.MyASN != new.MyASN ||
 		old.PeerASN != new.PeerASN || old.SourceAddress != new.SourceAddress ||
@@ -132,8 +133,7 @@ func comparePeer(old, new routes.Peer) peerChange {
 		old.GracefulRestart != new.GracefulRestart {
 		return peerRecreate
 	}
-	if seconds(old.ConnectTime) != seconds(new.ConnectTime) || old.EBGPMultiHop != new.EBGPMultiHop ||
-		old.Name != new.Name {
+	if seconds(old.ConnectTime) != seconds(new.ConnectTime) || old.EBGPMultiHop != new.EBGPMultiHop {
 		return peerInPlace
 	}
 	return peerSame

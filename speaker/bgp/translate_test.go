@@ -61,7 +61,7 @@ func TestPeerConfig(t *testing.T) {
 		name: "IPv4 eBGP with everything",
 		in:   gr,
 		want: &api.Peer{
-			Conf: &api.PeerConf{NeighborAddress: "192.0.2.1", PeerAsn: 64500, LocalAsn: 64600, AuthPassword: "s3cret", Description: "tor-a"},
+			Conf: &api.PeerConf{NeighborAddress: "192.0.2.1", PeerAsn: 64500, LocalAsn: 64600, AuthPassword: "s3cret"},
 			Timers: &api.Timers{Config: &api.TimersConfig{
 				HoldTime: 9, KeepaliveInterval: 3, ConnectRetry: 2,
 			}},
@@ -77,7 +77,7 @@ func TestPeerConfig(t *testing.T) {
 		name: "IPv6 peer gets only IPv6 unicast, gobgp defaults for zero timers",
 		in:   v6peer,
 		want: &api.Peer{
-			Conf:      &api.PeerConf{NeighborAddress: "2001:db8:1::1", PeerAsn: 64500, LocalAsn: 4200000001, Description: "tor-a6"},
+			Conf:      &api.PeerConf{NeighborAddress: "2001:db8:1::1", PeerAsn: 64500, LocalAsn: 4200000001},
 			Timers:    &api.Timers{Config: &api.TimersConfig{}},
 			Transport: &api.Transport{},
 			AfiSafis: []*api.AfiSafi{{
@@ -110,7 +110,7 @@ func TestComparePeer(t *testing.T) {
 		{"sub-second timer change rounding to the same seconds", mod(func(p *routes.Peer) { p.HoldTime = 8500 * time.Millisecond }), peerSame},
 		{"connect retry", mod(func(p *routes.Peer) { p.ConnectTime = 5 * time.Second }), peerInPlace},
 		{"multihop", mod(func(p *routes.Peer) { p.EBGPMultiHop = true }), peerInPlace},
-		{"renamed", mod(func(p *routes.Peer) { p.Name = "tor-b" }), peerInPlace},
+		{"renamed", mod(func(p *routes.Peer) { p.Name = "tor-b" }), peerSame},
 		{"address", mod(func(p *routes.Peer) { p.Address = netip.MustParseAddr("192.0.2.3") }), peerRecreate},
 		{"port", mod(func(p *routes.Peer) { p.Port = 1179 }), peerRecreate},
 		{"my ASN", mod(func(p *routes.Peer) { p.MyASN = 64601 }), peerRecreate},
