@@ -515,7 +515,8 @@ func equalPool(a, b *Pool) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	if a.Name != b.Name || a.AutoAssign != b.AutoAssign || a.AvoidBuggyIPs != b.AvoidBuggyIPs || !slices.Equal(a.Ranges, b.Ranges) {
+	if a.Name != b.Name || a.AutoAssign != b.AutoAssign || a.AvoidBuggyIPs != b.AvoidBuggyIPs ||
+		a.DataplaneMode != b.DataplaneMode || !slices.Equal(a.Ranges, b.Ranges) {
 		return false
 	}
 	x, y := a.Allocation, b.Allocation

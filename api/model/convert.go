@@ -113,6 +113,13 @@ func convertPool(obj *v1beta1.IPAddressPool) (*Pool, []Problem) {
 		a.ServiceSelectors = convertSelectors(p, "spec.serviceAllocation.serviceSelectors", sa.ServiceSelectors)
 		pool.Allocation = a
 	}
+	if m := obj.Spec.DataplaneMode; m != "" {
+		mode, err := ParseMode(string(m))
+		if err != nil {
+			p.add("spec.dataplaneMode", "%v", err)
+		}
+		pool.DataplaneMode = mode
+	}
 	return pool, p.list
 }
 

@@ -46,6 +46,9 @@ type Pool struct {
 	// Allocation restricts and orders the pool for Services; nil means any Service, at the
 	// lowest priority.
 	Allocation *ServiceAllocation
+	// DataplaneMode is the pool's spec.dataplaneMode; "" when unset (the cluster default,
+	// see DataplaneMode).
+	DataplaneMode Mode
 }
 
 // ServiceAllocation is an IPAddressPool's serviceAllocation.

@@ -36,7 +36,35 @@ type IPAddressPoolSpec struct {
 	// pools. Unset: any Service, after pools with a priority.
 	// +optional
 	ServiceAllocation *ServiceAllocation `json:"serviceAllocation,omitempty"`
+
+	// DataplaneMode says who carries the traffic to the pool's addresses on the nodes:
+	// "pods": Loadstone's dataplane DNATs straight to the pod IPs, picking the pod with a
+	// Maglev table that is the same on every node; "nodeport": Loadstone's dataplane
+	// forwards to the NodePort of the nodes with ready endpoints (the external load
+	// balancer model); "off": kube-proxy serves the address, Loadstone only announces it.
+	// With pods or nodeport the controller writes ipMode Proxy in the Services' status (so
+	// kube-proxy leaves the address alone), with off ipMode VIP. A Service overrides it
+	// with the loadstone.io/dataplane-mode annotation. Unset: the cluster default, off in
+	// this release (pods once the speaker runs the dataplane).
+	// +kubebuilder:validation:Enum=pods;nodeport;off
+	// +optional
+	DataplaneMode DataplaneMode `json:"dataplaneMode,omitempty"`
 }
+
+// DataplaneMode is how the nodes carry the traffic to a load balancer IP: pods, nodeport
+// or off.
+type DataplaneMode string
+
+// The dataplane modes.
+const (
+	// DataplaneModePods: Loadstone's dataplane DNATs to pod IPs, chosen by Maglev.
+	DataplaneModePods DataplaneMode = "pods"
+	// DataplaneModeNodePort: Loadstone's dataplane forwards to the NodePorts of nodes with
+	// ready endpoints.
+	DataplaneModeNodePort DataplaneMode = "nodeport"
+	// DataplaneModeOff: kube-proxy serves the IP (ipMode VIP); Loadstone only announces it.
+	DataplaneModeOff DataplaneMode = "off"
+)
 
 // ServiceAllocation restricts and orders an IPAddressPool for Services.
 type ServiceAllocation struct {
@@ -113,6 +141,7 @@ type IPAddressPoolStatus struct {
 // +kubebuilder:printcolumn:name="IPv6 Assigned",type=integer,JSONPath=`.status.ipv6Assigned`
 // +kubebuilder:printcolumn:name="IPv6 Available",type=integer,JSONPath=`.status.ipv6Available`
 // +kubebuilder:printcolumn:name="Priority",type=integer,JSONPath=`.spec.serviceAllocation.priority`,priority=1
+// +kubebuilder:printcolumn:name="Dataplane",type=string,JSONPath=`.spec.dataplaneMode`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IPAddressPool struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -12,6 +12,10 @@ const (
 	AnnotationLoadBalancerIPs = "loadstone.io/load-balancer-ips"
 	// AnnotationAllowSharedIP is the sharing key: Services with the same key may share IPs.
 	AnnotationAllowSharedIP = "loadstone.io/allow-shared-ip"
+	// AnnotationDataplaneMode overrides the pool's spec.dataplaneMode for one Service:
+	// pods, nodeport or off (see DataplaneMode). Any other value is reported in a Warning
+	// Event and the Service keeps its ipMode.
+	AnnotationDataplaneMode = "loadstone.io/dataplane-mode"
 	// AnnotationAllocatedFromPool is written by the controller: the pool the IPs came from.
 	AnnotationAllocatedFromPool = "loadstone.io/allocated-from-pool"
 
