@@ -61,6 +61,24 @@ func run(dataDir, outDir string) ([]string, error) {
 			written = append(written, f)
 		}
 	}
+	var b2 []benchdata.B2
+	if err := readLines(filepath.Join(dataDir, "b2.jsonl"), &b2); err != nil {
+		return nil, err
+	}
+	if len(b2) > 0 {
+		for name, draw := range map[string]func([]benchdata.B2) (*plot.Plot, error){
+			"b2-failover.svg": b2Failover, "b2-timeline.svg": b2Timeline} {
+			p, err := draw(b2)
+			if err != nil {
+				return written, err
+			}
+			f := filepath.Join(outDir, name)
+			if err := p.Save(9*vg.Inch, 4.5*vg.Inch, f); err != nil {
+				return written, err
+			}
+			written = append(written, f)
+		}
+	}
 	var b9 []benchdata.B9
 	if err := readLines(filepath.Join(dataDir, "b9.jsonl"), &b9); err != nil {
 		return nil, err
