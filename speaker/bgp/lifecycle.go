@@ -128,7 +128,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if !p.GracefulRestart {
 			continue
 		}
-		n, err := abortSessions(p.Address.Unmap(), int(portOr179(p.Port)))
+		n, err := abortSessions(p.Address.Unmap(), int(portOr179(p.Port)), int(s.listenPort))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("abort the session of peer %s without NOTIFICATION: %w", p.Name, err))
 			kept = true
@@ -172,10 +172,10 @@ func portOr179(p uint16) uint16 {
 	return p
 }
 
-// abortSessions destroys this process's established TCP connections to addr:port with
-// SOCK_DESTROY (the kernel sends a RST; nothing else goes out). It returns how many it
-// destroyed.
-func abortSessions(addr netip.Addr, port int) (int, error) {
+// abortSessions destroys this process's established TCP connections with addr — to its
+// port, or accepted on listenPort when that is above 0 — with SOCK_DESTROY (the kernel
+// sends a RST; nothing else goes out). It returns how many it destroyed.
+func abortSessions(addr netip.Addr, port, listenPort int) (int, error) {
 	fam := uint8(unix.AF_INET)
 	if addr.Is6() {
 		fam = unix.AF_INET6
@@ -191,7 +191,8 @@ func abortSessions(addr netip.Addr, port int) (int, error) {
 	n := 0
 	for _, so := range socks {
 		dst, _ := netip.AddrFromSlice(so.ID.Destination)
-		if so.State != netlink.TCP_ESTABLISHED || dst.Unmap() != addr || int(so.ID.DestinationPort) != port || !mine[so.INode] {
+		ours := int(so.ID.DestinationPort) == port || (listenPort > 0 && int(so.ID.SourcePort) == listenPort)
+		if so.State != netlink.TCP_ESTABLISHED || dst.Unmap() != addr || !ours || !mine[so.INode] {
 			continue
 		}
 		local := &net.TCPAddr{IP: so.ID.Source, Port: int(so.ID.SourcePort)}
