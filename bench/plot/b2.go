@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -27,7 +28,11 @@ func b2Failover(cases []benchdata.B2) (*plot.Plot, error) {
 	p.Title.Text = "B2: BGP failover, node link cut (cut → traffic flows again)"
 	p.Y.Label.Text = "ms (log)"
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	var ticks []plot.Tick
+	for _, v := range []float64{10, 30, 100, 300, 1000, 3000, 10000, 30000} {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+	}
+	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Add(plotter.NewGrid())
 	var names []string
 	for i, c := range cases {
@@ -68,7 +73,8 @@ func b2Failover(cases []benchdata.B2) (*plot.Plot, error) {
 	p.Legend.Add("target with BFD: 300 ms p99", target)
 	p.Legend.Top = true
 	p.Legend.Left = true
-	p.Y.Min = b2Floor
+	// Room above the highest box for the legend.
+	p.Y.Min, p.Y.Max = b2Floor, math.Max(p.Y.Max*4, 1000)
 	return p, nil
 }
 
@@ -102,7 +108,9 @@ func b2Timeline(cases []benchdata.B2) (*plot.Plot, error) {
 		p.Add(l)
 		p.Legend.Add(c.Case, l)
 	}
+	// Bottom left: the lines stay above the cut node's share of the connects.
 	p.Legend.Top = false
-	p.Legend.Left = false
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(10)
 	return p, nil
 }
