@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -42,7 +41,6 @@ func run() error {
 		metricsAddr  = fs.String("metrics-bind-address", ":7472", "address of the Prometheus metrics endpoint (0 disables it)")
 		probeAddr    = fs.String("health-probe-bind-address", ":7473", "address of the /healthz and /readyz endpoints")
 		requireClass = fs.Bool("require-class", false, "serve only Services with loadBalancerClass "+v1beta1.LoadBalancerClass)
-		ipMode       = fs.String("ip-mode", string(corev1.LoadBalancerIPModeVIP), "status.loadBalancer.ingress ipMode: VIP (kube-proxy serves the address) or Proxy (Loadstone's dataplane serves it)")
 		workers      = fs.Int("workers", 16, "parallel Service reconciles")
 		qps          = fs.Float64("kube-api-qps", 300, "API requests per second the controller may send (one status patch and one Event per allocation)")
 		burst        = fs.Int("kube-api-burst", 600, "API request burst")
@@ -93,7 +91,6 @@ func run() error {
 	}
 	if _, err := app.Setup(mgr, app.Options{
 		RequireClass: *requireClass,
-		IPMode:       corev1.LoadBalancerIPMode(*ipMode),
 		Registerer:   ctrlmetrics.Registry,
 		Workers:      *workers,
 	}); err != nil {

@@ -25,8 +25,6 @@ const EventSource = "loadstone-controller"
 type Options struct {
 	// RequireClass serves only Services with loadBalancerClass loadstone.io/lb.
 	RequireClass bool
-	// IPMode is the ingress ipMode: VIP (default) or Proxy.
-	IPMode corev1.LoadBalancerIPMode
 	// Registerer receives the metrics.
 	Registerer prometheus.Registerer
 	// Workers is the number of parallel Service reconciles (default 16).
@@ -65,11 +63,6 @@ type Controller struct {
 // Setup adds the controller to mgr. The manager's scheme must hold client-go's types and
 // loadstone.io/v1beta1.
 func Setup(mgr ctrl.Manager, opts Options) (*Controller, error) {
-	switch opts.IPMode {
-	case "", corev1.LoadBalancerIPModeVIP, corev1.LoadBalancerIPModeProxy:
-	default:
-		return nil, fmt.Errorf("ip mode %q: want VIP or Proxy", opts.IPMode)
-	}
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
@@ -95,7 +88,6 @@ func Setup(mgr ctrl.Manager, opts Options) (*Controller, error) {
 		Log:           log.WithName("service"),
 		Metrics:       service.NewMetrics(opts.Registerer),
 		RequireClass:  opts.RequireClass,
-		IPMode:        opts.IPMode,
 		Workers:       opts.Workers,
 		OnUsageChange: func() { pr.UsageChanged() },
 	})

@@ -775,3 +775,19 @@ func (a *Allocator) PoolNames() []string {
 	slices.Sort(out)
 	return out
 }
+
+// ServicesIn returns the Services that hold an address of one of the named pools, sorted.
+// It walks every allocation: meant for rare events such as a pool's dataplane mode change.
+func (a *Allocator) ServicesIn(pools ...string) []types.NamespacedName {
+	if len(pools) == 0 {
+		return nil
+	}
+	var out []types.NamespacedName
+	for k, sa := range a.svcs {
+		if slices.ContainsFunc(sa.ips, func(ip netip.Addr) bool { return slices.Contains(pools, a.ips[ip].pool) }) {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, cmpName)
+	return out
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/loadstone-lb/loadstone/api/model"
 )
@@ -356,5 +357,41 @@ func TestStats(t *testing.T) {
 	}
 	if got := st["b"]; got.IPv6.Offered || got.IPv4.Available.Uint64() != 2 {
 		t.Errorf("b = %+v", got)
+	}
+}
+
+func TestServicesIn(t *testing.T) {
+	a := New()
+	mustSet(t, a, pool("a", "10.0.0.0/30"), pool("b", "10.0.1.0/30", "2001:db8::/126"), pool("c", "10.0.2.0/30"))
+	for _, r := range []Request{
+		req("ns2/s1", inPool("a")), req("ns1/s2", inPool("a")),
+		req("s3", inPool("b"), dual(RequireDualStack, IPv6, IPv4)),
+		req("s4", inPool("a"), key("k"), ports(1)), req("s5", ips("10.0.0.3"), key("k"), ports(2)),
+	} {
+		if _, err := a.Assign(r); err != nil {
+			t.Fatalf("%v: %v", r.Service, err)
+		}
+	}
+	names := func(ks []types.NamespacedName) []string {
+		var out []string
+		for _, k := range ks {
+			out = append(out, k.String())
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		pools []string
+		want  []string
+	}{
+		{nil, nil},
+		{[]string{"c"}, nil},
+		{[]string{"gone"}, nil},
+		{[]string{"a"}, []string{"default/s4", "default/s5", "ns1/s2", "ns2/s1"}},
+		{[]string{"b"}, []string{"default/s3"}},
+		{[]string{"b", "a"}, []string{"default/s3", "default/s4", "default/s5", "ns1/s2", "ns2/s1"}},
+	} {
+		if got := names(a.ServicesIn(tc.pools...)); !cmp.Equal(got, tc.want) {
+			t.Errorf("ServicesIn(%v) = %v, want %v", tc.pools, got, tc.want)
+		}
 	}
 }

@@ -41,6 +41,9 @@ const (
 	EventIPAllocated      = "IPAllocated"
 	EventAllocationFailed = "AllocationFailed"
 	EventIPReleased       = "IPReleased"
+	// EventInvalidDataplaneMode: the loadstone.io/dataplane-mode annotation is not pods,
+	// nodeport or off; the Service's ipMode stays as it was.
+	EventInvalidDataplaneMode = "InvalidDataplaneMode"
 )
 
 // EventRecorder emits events.k8s.io/v1 Events (controller-runtime's recorder satisfies it).
@@ -65,9 +68,6 @@ type Options struct {
 	// RequireClass serves only Services whose loadBalancerClass is loadstone.io/lb
 	// (otherwise Services without a class are served too).
 	RequireClass bool
-	// IPMode is written to every ingress entry: VIP (kube-proxy serves the address) until
-	// Loadstone's dataplane serves it, then Proxy. Empty means VIP.
-	IPMode corev1.LoadBalancerIPMode
 	// Workers is the number of parallel reconciles (API writes run concurrently).
 	Workers int
 	// OnUsageChange is called (without locks held) after pool usage may have changed.
@@ -78,8 +78,10 @@ type Options struct {
 type Reconciler struct {
 	opts Options
 
-	mu         sync.Mutex
-	alloc      *ipam.Allocator
+	mu    sync.Mutex
+	alloc *ipam.Allocator
+	// modes holds the pools in force, for model.DataplaneMode (only Pools is set).
+	modes      *model.Config
 	pending    map[types.NamespacedName]struct{}
 	poolsOnce  sync.Once
 	poolsReady chan struct{} // closed at the first successful SetPools
@@ -90,9 +92,6 @@ type Reconciler struct {
 
 // New returns a Reconciler.
 func New(opts Options) *Reconciler {
-	if opts.IPMode == "" {
-		opts.IPMode = corev1.LoadBalancerIPModeVIP
-	}
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
@@ -102,6 +101,7 @@ func New(opts Options) *Reconciler {
 	return &Reconciler{
 		opts:       opts,
 		alloc:      ipam.New(),
+		modes:      &model.Config{},
 		pending:    map[types.NamespacedName]struct{}{},
 		poolsReady: make(chan struct{}),
 		ready:      make(chan struct{}),
@@ -139,7 +139,7 @@ func (r *Reconciler) relevantUpdate(e event.UpdateEvent) bool {
 	if !maps.Equal(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Spec, n.Spec) {
 		return true
 	}
-	for _, k := range []string{v1beta1.AnnotationAddressPool, v1beta1.AnnotationLoadBalancerIPs, v1beta1.AnnotationAllowSharedIP} {
+	for _, k := range []string{v1beta1.AnnotationAddressPool, v1beta1.AnnotationLoadBalancerIPs, v1beta1.AnnotationAllowSharedIP, v1beta1.AnnotationDataplaneMode} {
 		if o.Annotations[k] != n.Annotations[k] {
 			return true
 		}
@@ -148,16 +148,58 @@ func (r *Reconciler) relevantUpdate(e event.UpdateEvent) bool {
 	if !held || !r.Ours(n) {
 		return true
 	}
-	return !sameIngress(n.Status.LoadBalancer.Ingress, r.ingress(al)) ||
+	want, _ := r.ingress(al, n)
+	return !sameIngress(n.Status.LoadBalancer.Ingress, want) ||
 		n.Annotations[v1beta1.AnnotationAllocatedFromPool] != poolAnnotation(al)
 }
 
-func (r *Reconciler) ingress(al ipam.Allocation) []corev1.LoadBalancerIngress {
+// ingress is the status.loadBalancer.ingress for what the Service holds. Each entry's
+// ipMode follows the effective dataplane mode of its pool and the Service's
+// loadstone.io/dataplane-mode annotation (model.DataplaneMode): Proxy when Loadstone's
+// dataplane serves the IP (pods, nodeport), VIP when kube-proxy does (off). An invalid
+// annotation is returned as the error, and each entry then keeps the ipMode the Service's
+// status has for that IP (a new IP, or one without ipMode, gets its mode without the
+// annotation).
+func (r *Reconciler) ingress(al ipam.Allocation, svc *corev1.Service) ([]corev1.LoadBalancerIngress, error) {
+	r.mu.Lock()
+	cfg := r.modes
+	r.mu.Unlock()
+	var modeErr error
 	out := make([]corev1.LoadBalancerIngress, 0, len(al.IPs))
-	for _, ip := range al.IPs {
-		out = append(out, corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &r.opts.IPMode})
+	for i, ip := range al.IPs {
+		pool := ""
+		if i < len(al.Pools) {
+			pool = al.Pools[i]
+		}
+		mode, err := model.DataplaneMode(cfg, pool, svc.Annotations)
+		ipMode := IPModeOf(mode)
+		if err != nil {
+			modeErr = err
+			if cur := currentIPMode(svc, ip); cur != nil {
+				ipMode = *cur
+			}
+		}
+		out = append(out, corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &ipMode})
 	}
-	return out
+	return out, modeErr
+}
+
+// IPModeOf is the ingress ipMode of a dataplane mode: Proxy when Loadstone's dataplane
+// serves the IP (kube-proxy then leaves it alone), VIP when kube-proxy serves it.
+func IPModeOf(m model.Mode) corev1.LoadBalancerIPMode {
+	if m.Serves() {
+		return corev1.LoadBalancerIPModeProxy
+	}
+	return corev1.LoadBalancerIPModeVIP
+}
+
+func currentIPMode(svc *corev1.Service, ip netip.Addr) *corev1.LoadBalancerIPMode {
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(in.IP); err == nil && a.Unmap() == ip && in.IPMode != nil {
+			return in.IPMode
+		}
+	}
+	return nil
 }
 
 func poolAnnotation(al ipam.Allocation) string {
@@ -178,14 +220,28 @@ func (r *Reconciler) Ours(svc *corev1.Service) bool {
 // SetPools applies a validated pool configuration. Addresses no pool covers any more are
 // released and their Services (and every pending one) are reconciled again. An invalid
 // set (overlapping ranges) changes nothing.
+//
+// A pool whose dataplane mode changed has every Service holding one of its addresses
+// reconciled again, so their ipMode follows.
 func (r *Reconciler) SetPools(pools []*model.Pool) error {
 	r.mu.Lock()
 	affected, err := r.alloc.SetPools(pools)
-	keys := r.pendingKeysLocked()
-	r.mu.Unlock()
 	if err != nil {
+		r.mu.Unlock()
 		return err
 	}
+	modes := &model.Config{Pools: make(map[string]*model.Pool, len(pools))}
+	var changed []string
+	for _, p := range pools {
+		modes.Pools[p.Name] = p
+		if old := r.modes.Pools[p.Name]; old == nil || old.DataplaneMode != p.DataplaneMode {
+			changed = append(changed, p.Name)
+		}
+	}
+	r.modes = modes
+	affected = append(affected, r.alloc.ServicesIn(changed...)...)
+	keys := r.pendingKeysLocked()
+	r.mu.Unlock()
 	r.poolsOnce.Do(func() { close(r.poolsReady) })
 	r.enqueue(append(affected, keys...))
 	r.opts.OnUsageChange()
@@ -344,7 +400,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// drop our annotation too. Never touch another class's Service we did not serve.
 		_, annotated := svc.Annotations[v1beta1.AnnotationAllocatedFromPool]
 		if annotated && (held || svc.Spec.Type != corev1.ServiceTypeLoadBalancer) {
-			if err := r.write(ctx, &svc, ipam.Allocation{}, held); err != nil {
+			if err := r.write(ctx, &svc, ipam.Allocation{}, []corev1.LoadBalancerIngress{}, held); err != nil {
 				return reconcile.Result{}, err
 			}
 		}
@@ -371,8 +427,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.opts.OnUsageChange()
 	}
 
-	if werr := r.write(ctx, &svc, al, true); werr != nil {
+	want, modeErr := r.ingress(al, &svc)
+	if werr := r.write(ctx, &svc, al, want, true); werr != nil {
 		return reconcile.Result{}, werr
+	}
+	if modeErr != nil {
+		// The Event writer drops exact repeats, so a reconcile loop does not flood.
+		r.opts.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, EventInvalidDataplaneMode, "SetIPMode",
+			"%v; ipMode stays as it was", modeErr)
+		log.V(1).Info("invalid dataplane mode annotation", "error", modeErr)
 	}
 	if err != nil {
 		reason := ipam.ReasonOf(err)
@@ -387,10 +450,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return reconcile.Result{}, nil
 }
 
-// write makes the Service's annotation and status match al, in one merge patch to the
-// status subresource, and emits IPAllocated / IPReleased when the addresses changed.
-func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.Allocation, events bool) error {
-	want := r.ingress(al)
+// write makes the Service's annotation and status match al (whose ingress is want), in one
+// merge patch to the status subresource, and emits IPAllocated / IPReleased when the
+// addresses changed.
+func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.Allocation, want []corev1.LoadBalancerIngress, events bool) error {
 	pool := poolAnnotation(al)
 	curPool, hasPool := svc.Annotations[v1beta1.AnnotationAllocatedFromPool]
 	if sameIngress(svc.Status.LoadBalancer.Ingress, want) && curPool == pool && hasPool == (pool != "") {
