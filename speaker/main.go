@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/dataplane/nft"
 	"github.com/loadstone-lb/loadstone/internal/events"
 	"github.com/loadstone-lb/loadstone/internal/logging"
 	"github.com/loadstone-lb/loadstone/internal/restwrite"
@@ -55,6 +56,8 @@ func run() error {
 		mlPort      = fs.Int("memberlist-port", 7946, "memberlist TCP and UDP port")
 		metricsAddr = fs.String("metrics-bind-address", ":7572", "address of the Prometheus metrics endpoint (0 disables it)")
 		probeAddr   = fs.String("health-probe-bind-address", ":7573", "address of the /healthz and /readyz endpoints (0 disables it)")
+		dataplane   = fs.Bool("dataplane", true, "run the node dataplane (nftables table inet loadstone) for the Services in dataplane mode pods or nodeport; false removes the table at start and never announces such Services' IPs")
+		dpResync    = fs.Duration("dataplane-resync-period", agent.DefaultDataplaneResync, "period of the dataplane's full sync (lists the table back and repairs drift)")
 		logFlags    = logging.AddFlags(fs)
 		timing      = members.FastTiming()
 	)
@@ -131,6 +134,19 @@ func run() error {
 		return fmt.Errorf("bfd: %w", err)
 	}
 	bgpAnn.BFD = bfdManager
+	// The dataplane's table lives in the speaker's own network namespace: the node's
+	// (hostNetwork). It stays when the speaker stops (a restart must not cut traffic that
+	// routers keep sending during graceful restart); --dataplane=false removes it.
+	applier, err := nft.New(nft.Config{Registerer: reg, Logger: slogger.With("subsystem", "dataplane")})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	var dpAnn agent.Announcer
+	if *dataplane {
+		dpAnn = &agent.Dataplane{Backend: applier, Logger: slogger.With("subsystem", "dataplane"), ResyncPeriod: *dpResync}
+	} else if err := applier.Remove(); err != nil {
+		slogger.Warn("removing the dataplane table", "err", err)
+	}
 	ag = agent.New(agent.Config{
 		Logger:     slogger.With("subsystem", "agent"),
 		Registerer: reg,
@@ -139,6 +155,7 @@ func run() error {
 		Client:     mgr.GetClient(),
 		Recorder:   rec,
 		Announcers: []agent.Announcer{agent.Layer2{Backend: ann}, bgpAnn},
+		Dataplane:  dpAnn,
 	})
 	if err := mgr.Add(ag); err != nil {
 		return err

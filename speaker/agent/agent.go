@@ -57,6 +57,11 @@ type Config struct {
 	// Announcers apply the decided state, in order; the one whose Report carries L2 is
 	// the layer-2 announcer (see Layer2).
 	Announcers []Announcer
+	// Dataplane, when set, is applied before the Announcers; the IPs its Report.Carried
+	// lists gate them (announce only when ready: an IP in Snapshot.Gated is announced
+	// only once the dataplane carries it). Nil: no dataplane, and gated IPs are never
+	// announced.
+	Dataplane Announcer
 	// Clock drives every wait of the loop (default: the real clock).
 	Clock clock.WithTicker
 	// Interfaces lists this node's interface names (default: net.Interfaces).
@@ -324,7 +329,8 @@ func (a *Agent) sync(ctx context.Context, now time.Time) (time.Time, error) {
 	res, wakeAt := a.heal.Step(now, &snap, a.applied, a.takeEvents())
 	a.logDecision(res)
 	// Apply.
-	rep := a.apply(ctx, Decision{Snapshot: &snap, Alive: res.Alive, L2: L2Decision{Desired: res.Desired, Reannounce: res.Reannounce}})
+	rep, l2 := a.apply(ctx, Decision{Snapshot: &snap, Alive: res.Alive, L2: L2Decision{Desired: res.Desired, Reannounce: res.Reannounce}})
+	res.Desired = l2.Desired // without the IPs withheld until the dataplane carries them
 	a.applied = rep.L2
 	// Report.
 	applied := report.Applied{Interfaces: rep.L2, Errors: rep.errorsByIP()}

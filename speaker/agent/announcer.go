@@ -12,14 +12,19 @@ import (
 )
 
 // Decision is the decided state the loop hands every announcer. Each applies its part:
-// layer 2 reads L2; BGP (and the dataplane, later) decide theirs purely from Snapshot
-// and Alive.
+// layer 2 reads L2; BGP and the dataplane decide theirs purely from Snapshot and Alive
+// (BGP also from Carried).
 type Decision struct {
 	Snapshot *observe.Snapshot
 	// Alive are the members the heal policy counts as alive (the view plus debounced
 	// deaths): every protocol elects on the same set.
 	Alive map[string]bool
 	L2    L2Decision
+	// Carried are the LB IPs this node's dataplane has installed (the dataplane
+	// announcer's Report.Carried; the dataplane itself gets nil). An IP in
+	// Snapshot.Gated is announced only when it is here: L2.Desired already leaves the
+	// others out, and BGP withholds them.
+	Carried map[netip.Addr]bool
 }
 
 // L2Decision is what layer 2 answers for (IP → interfaces; none: the interface holding
@@ -35,6 +40,9 @@ type Report struct {
 	L2 map[netip.Addr][]string
 	// BGP is what the BGP announcer applied (BGP only; nil otherwise).
 	BGP *BGPReport
+	// Carried are the LB IPs the dataplane has installed (the dataplane only; nil
+	// otherwise).
+	Carried map[netip.Addr]bool
 	// Errors say what could not be applied; an *layer2.IPError names its IP.
 	Errors []error
 }
@@ -46,25 +54,45 @@ type Announcer interface {
 	Apply(ctx context.Context, d Decision) Report
 }
 
-// apply hands the decision to every announcer. One failing (or panicking) announcer does
-// not stop the others.
-func (a *Agent) apply(ctx context.Context, d Decision) Report {
+// apply hands the decision to the dataplane first, then, with the IPs it carries, to
+// every other announcer: layer 2 gets L2.Desired without the gated IPs the dataplane
+// does not carry, BGP withholds them itself (routes.Input.Carried). One failing (or
+// panicking) announcer does not stop the others. It returns the merged report and the
+// layer-2 state the announcers were given.
+func (a *Agent) apply(ctx context.Context, d Decision) (Report, L2Decision) {
 	var out Report
-	for _, an := range a.cfg.Announcers {
-		r := safeApply(ctx, an, d)
-		if r.L2 != nil {
-			out.L2 = r.L2
+	carried := map[netip.Addr]bool{}
+	if a.cfg.Dataplane != nil {
+		if r := a.applyOne(ctx, a.cfg.Dataplane, d, &out); r.Carried != nil {
+			carried = r.Carried
 		}
-		if r.BGP != nil {
-			out.BGP = r.BGP
-		}
-		for _, err := range r.Errors {
-			a.log.Warn("announce failed", "announcer", an.Name(), "err", err)
-			a.m.announceErrors.WithLabelValues(an.Name()).Inc()
-			out.Errors = append(out.Errors, fmt.Errorf("%s: %w", an.Name(), err))
-		}
+		out.Carried = carried
 	}
-	return out
+	d.Carried = carried
+	var withheld int
+	d.L2.Desired, withheld = gateL2(d.Snapshot, d.L2.Desired, carried)
+	a.m.withheld.Set(float64(withheld))
+	for _, an := range a.cfg.Announcers {
+		a.applyOne(ctx, an, d, &out)
+	}
+	return out, d.L2
+}
+
+// applyOne applies one announcer, merges its report into out and returns it.
+func (a *Agent) applyOne(ctx context.Context, an Announcer, d Decision, out *Report) Report {
+	r := safeApply(ctx, an, d)
+	if r.L2 != nil {
+		out.L2 = r.L2
+	}
+	if r.BGP != nil {
+		out.BGP = r.BGP
+	}
+	for _, err := range r.Errors {
+		a.log.Warn("announce failed", "announcer", an.Name(), "err", err)
+		a.m.announceErrors.WithLabelValues(an.Name()).Inc()
+		out.Errors = append(out.Errors, fmt.Errorf("%s: %w", an.Name(), err))
+	}
+	return r
 }
 
 func safeApply(ctx context.Context, an Announcer, d Decision) (r Report) {

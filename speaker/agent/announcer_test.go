@@ -40,7 +40,7 @@ func TestApplyIsolatesAnnouncers(t *testing.T) {
 	l2 := &stubAnnouncer{name: "layer2", rep: Report{L2: map[netip.Addr][]string{ip: {"eth0"}}}}
 	reg := prometheus.NewRegistry()
 	a := &Agent{cfg: Config{Announcers: []Announcer{failing, panicking, l2}}, log: slog.New(slog.DiscardHandler), m: newMetrics(reg)}
-	rep := a.apply(context.Background(), Decision{})
+	rep, _ := a.apply(context.Background(), Decision{})
 	if failing.calls != 1 || panicking.calls != 1 || l2.calls != 1 {
 		t.Fatalf("calls: %d %d %d", failing.calls, panicking.calls, l2.calls)
 	}

@@ -72,7 +72,9 @@ func (b *BGP) Apply(ctx context.Context, d Decision) Report {
 			bfdUp[p.Name] = true
 		}
 	}
-	plan := routes.Compute(routes.FromSnapshot(d.Snapshot, d.Alive, bfdUp, &b.last))
+	in := routes.FromSnapshot(d.Snapshot, d.Alive, bfdUp, &b.last)
+	in.Carried = d.Carried // announce only when the dataplane carries the IP
+	plan := routes.Compute(in)
 
 	// BFD first: a new peer's BFD session starts with its BGP session.
 	var cfgs []bfd.SessionConfig

@@ -9,6 +9,7 @@ type metrics struct {
 	degraded  prometheus.Gauge
 	elected   prometheus.Gauge
 	reclaims  *prometheus.CounterVec
+	withheld  prometheus.Gauge
 
 	announceErrors *prometheus.CounterVec
 }
@@ -40,13 +41,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "loadstone_speaker_l2_reannounce_rounds_total",
 			Help: "Gratuitous rounds for IPs this node already owned, by reason (arrival: a member (re)appeared; released: another node's status stopped listing an owned IP).",
 		}, []string{"reason"}),
+		withheld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loadstone_speaker_dataplane_withheld_ips",
+			Help: "LB IPs this node elected for layer 2 but does not announce yet, because its dataplane does not carry them (announce only when ready).",
+		}),
 		announceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loadstone_speaker_announce_errors_total",
 			Help: "Errors reported by announcers when applying the decided state, by announcer.",
 		}, []string{"announcer"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.syncs, m.conflicts, m.problems, m.degraded, m.elected, m.reclaims, m.announceErrors)
+		reg.MustRegister(m.syncs, m.conflicts, m.problems, m.degraded, m.elected, m.reclaims, m.withheld, m.announceErrors)
 	}
 	return m
 }
