@@ -78,6 +78,11 @@
 // gobgp stops, sending a Cease: the router drops our routes at once, which is right when
 // nothing will hold them for us.
 //
+// # Failing peers
+//
+// Failing peers are retried with exponential backoff (backoff.go): after two failures at
+// gobgp's own pace the peer is held administratively down for 2 s, doubling to 2 min.
+//
 // # Errors and the last error
 //
 // gobgp's API does not report why a session is down; its log does. The adapter that turns

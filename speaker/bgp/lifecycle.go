@@ -114,6 +114,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closed = true
 	s.stateMu.Lock()
 	s.stopped = true
+	for k := range s.backoff {
+		s.resetBackoffLocked(k)
+	}
 	s.stateMu.Unlock()
 	if s.watchCancel != nil {
 		s.watchCancel()

@@ -28,6 +28,8 @@ type logAdapter struct {
 	// reason gobgp gives when that attempt ends ("notification-sent", "invalid-msg") says
 	// less, and gobgp logs the two from different goroutines, in either order.
 	fresh map[string]bool
+	// onFailure, when set, is called (without the lock) after each error recorded.
+	onFailure func(addr string)
 }
 
 var _ gobgplog.Logger = (*logAdapter)(nil)
@@ -90,27 +92,38 @@ func (a *logAdapter) record(msg string, f gobgplog.Fields) {
 		return
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	failed := a.recordLocked(addr, msg, f)
+	a.mu.Unlock()
+	if failed && a.onFailure != nil {
+		a.onFailure(addr)
+	}
+}
+
+// recordLocked records the error a log line carries, if any, and reports whether it
+// recorded one.
+func (a *logAdapter) recordLocked(addr, msg string, f gobgplog.Fields) bool {
 	switch msg {
 	case "sent notification", "received notification":
 		a.lastErr[addr] = msg + ": " + notificationText(f)
 		a.fresh[addr] = true
+		return true
 	case "failed to connect":
 		a.lastErr[addr] = fmt.Sprintf("connect: %v", f["Error"])
 		a.fresh[addr] = false
+		return true
 	case "state changed":
 		switch f["new"] {
 		case "BGP_FSM_ACTIVE", "BGP_FSM_CONNECT":
 			// A new connection attempt.
 			a.fresh[addr] = false
-			return
+			return false
 		}
 		reason := fmt.Sprint(f["reason"])
 		if !isErrorReason(reason) {
-			return
+			return false
 		}
 		if a.fresh[addr] && (strings.HasPrefix(reason, "notification-") || reason == "invalid-msg") {
-			return
+			return false
 		}
 		e := "session down: " + reason
 		if old := fmt.Sprint(f["old"]); reason == "invalid-msg" &&
@@ -120,7 +133,9 @@ func (a *logAdapter) record(msg string, f gobgplog.Fields) {
 				" (the peer likely refused our OPEN with a NOTIFICATION: check both ASNs and the router's log)"
 		}
 		a.lastErr[addr] = e
+		return true
 	}
+	return false
 }
 
 // isErrorReason tells the reasons gobgp gives for a state change that are errors (not

@@ -58,10 +58,11 @@ type Server struct {
 	dirty       bool                     // an Apply failed: rebuild policies, collect garbage
 	watchCancel context.CancelFunc       // stops the peer event watcher
 
-	stateMu sync.Mutex        // guards the fields below (read by Sessions and the event callback)
-	names   map[string]string // gobgp key → peer name, for every configured peer
-	states  map[string]State  // gobgp key → last state seen by the watcher
-	stopped bool              // the watcher's callback ignores events
+	stateMu sync.Mutex              // guards the fields below (read by Sessions and the event callback)
+	names   map[string]string       // gobgp key → peer name, for every configured peer
+	states  map[string]State        // gobgp key → last state seen by the watcher
+	backoff map[string]*peerBackoff // gobgp key → consecutive failures and the hold in force
+	stopped bool                    // the watcher's callback ignores events
 }
 
 // New creates the gobgp server (not yet started: the first Apply with a router ID starts
@@ -89,7 +90,9 @@ func New(cfg Config) *Server {
 		rib:        map[netip.Prefix]uint8{},
 		names:      map[string]string{},
 		states:     map[string]State{},
+		backoff:    map[string]*peerBackoff{},
 	}
+	logs.onFailure = s.onFailure
 	go s.bgp.Serve()
 	return s
 }
@@ -184,6 +187,9 @@ func (s *Server) onEvent(r *api.WatchEventResponse) {
 	name, known := s.names[addr]
 	prev := s.states[addr]
 	s.states[addr] = st
+	if st == StateEstablished {
+		s.resetBackoffLocked(addr)
+	}
 	s.stateMu.Unlock()
 	if prev == st {
 		return
@@ -587,6 +593,7 @@ func (s *Server) setName(k, name string) {
 	if name == "" {
 		delete(s.names, k)
 		delete(s.states, k)
+		s.resetBackoffLocked(k)
 		return
 	}
 	s.names[k] = name
