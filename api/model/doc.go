@@ -27,6 +27,11 @@
 //     third of holdTime, connectTime 10s, BFD 300 ms x 3 with minimum TTL 254,
 //     aggregation lengths 32 and 128.
 //
+// DataplaneMode is the one place where a Service's dataplane mode (pods, nodeport, off) is
+// resolved from its loadstone.io/dataplane-mode annotation, its pool's spec.dataplaneMode
+// and DefaultDataplaneMode; the controller derives ipMode from it, the speaker what its
+// dataplane programs.
+//
 // ParseAddresses and ParseCommunity are the one place where pool entries and community
 // values are parsed; other packages use them rather than parsing on their own.
 package model

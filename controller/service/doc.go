@@ -14,6 +14,12 @@
 //     server lets services/status change metadata), and emit IPAllocated /
 //     AllocationFailed Events. A Service that stops being ours (deleted, type changed,
 //     other class) is released.
+//     Each ingress entry's ipMode follows the effective dataplane mode of its IP's pool and
+//     the Service's annotations (model.DataplaneMode): Proxy for pods and nodeport (our
+//     dataplane serves the IP, kube-proxy leaves it alone), VIP for off. An invalid
+//     loadstone.io/dataplane-mode gets an InvalidDataplaneMode Warning and each entry
+//     keeps the ipMode it has. SetPools requeues the Services of every pool whose mode
+//     changed.
 //  3. Services whose allocation failed are remembered as pending and enqueued again when
 //     an address is released or the pools change, so exhaustion recovers without polling.
 //
