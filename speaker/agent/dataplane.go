@@ -147,9 +147,11 @@ func planIPs(p plan.Plan) map[netip.Addr]bool {
 	return out
 }
 
-// DataplaneInput is the plan.Input of node snap.Self: the Services of the snapshot in key order,
-// alive as the live members (the heal policy's set, as for layer 2 and BGP; in degraded
-// mode, the Ready nodes), every node's InternalIPs, and the table IDs of the last plan.
+// DataplaneInput is the plan.Input of node snap.Self: the Services of the snapshot in key
+// order, each split by mode when its LB IPs come from pools of different modes (IPs in
+// mode off are left out), alive as the live members (the heal policy's set, as for
+// layer 2 and BGP; in degraded mode, the Ready nodes), every node's InternalIPs, and the
+// table IDs of the last plan.
 func DataplaneInput(snap *observe.Snapshot, alive map[string]bool, ids map[plan.Key]uint32, minFactor, maxSize int) plan.Input {
 	in := plan.Input{Node: snap.Self, Alive: alive, NodeAddrs: snap.NodeAddrs, IDs: ids,
 		MaglevMinFactor: minFactor, MaglevMax: maxSize}
@@ -164,18 +166,27 @@ func DataplaneInput(snap *observe.Snapshot, alive map[string]bool, ids map[plan.
 	for _, k := range snap.Keys {
 		s := snap.Services[k]
 		dp := s.Dataplane
-		if dp.Mode == plan.ModeOff {
-			continue
+		// One plan.Service per mode in use: each LB IP has its pool's mode.
+		byMode := map[plan.Mode][]netip.Addr{}
+		for _, ip := range s.IPs {
+			if m := dp.Modes[ip]; m != plan.ModeOff {
+				byMode[m] = append(byMode[m], ip)
+			}
 		}
-		svc := plan.Service{Name: k, LBIPs: s.IPs, ClientIPAffinity: dp.ClientIPAffinity,
-			SourceRanges: dp.SourceRanges, Mode: dp.Mode, Endpoints: dp.Endpoints}
-		if s.LocalTraffic {
-			svc.TrafficPolicy = plan.PolicyLocal
+		for _, m := range []plan.Mode{plan.ModePods, plan.ModeNodePort} {
+			if len(byMode[m]) == 0 {
+				continue
+			}
+			svc := plan.Service{Name: k, LBIPs: byMode[m], ClientIPAffinity: dp.ClientIPAffinity,
+				SourceRanges: dp.SourceRanges, Mode: m, Endpoints: dp.Endpoints}
+			if s.LocalTraffic {
+				svc.TrafficPolicy = plan.PolicyLocal
+			}
+			for _, p := range dp.Ports {
+				svc.Ports = append(svc.Ports, plan.Port{Name: p.Name, Protocol: p.Protocol, Port: p.Port, NodePort: p.NodePort})
+			}
+			in.Services = append(in.Services, svc)
 		}
-		for _, p := range dp.Ports {
-			svc.Ports = append(svc.Ports, plan.Port{Name: p.Name, Protocol: p.Protocol, Port: p.Port, NodePort: p.NodePort})
-		}
-		in.Services = append(in.Services, svc)
 	}
 	return in
 }

@@ -17,8 +17,8 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/dataplane/plan"
-	"github.com/loadstone-lb/loadstone/speaker/observe"
 	"github.com/loadstone-lb/loadstone/speaker/observe/observetest"
 )
 
@@ -186,7 +186,7 @@ func TestDataplaneAnnouncer(t *testing.T) {
 	if r = apply(c2); len(r.Carried) != 3 || len(r.Errors) != 0 {
 		t.Fatalf("after recovery: %+v", r)
 	}
-	delete(c2.Lists.Services[0].Annotations, observe.AnnotationDataplaneMode)
+	delete(c2.Lists.Services[0].Annotations, v1beta1.AnnotationDataplaneMode)
 	if r = apply(c2); r.Carried[dpIP] || len(r.Carried) != 2 {
 		t.Fatalf("a back to kube-proxy: carried %v", r.Carried)
 	}

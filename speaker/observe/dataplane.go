@@ -2,7 +2,6 @@ package observe
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,14 +12,16 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/model"
 	"github.com/loadstone-lb/loadstone/dataplane/plan"
+	"github.com/loadstone-lb/loadstone/speaker/announce"
 )
 
 // Dataplane is what the node dataplane (package dataplane/plan) needs of a Service.
 type Dataplane struct {
-	// Mode is the effective dataplane mode of the Service's LB IPs (pool, then the
-	// Service's annotation; default off). A mode that cannot be read is off, with
-	// ModeError saying why.
-	Mode      plan.Mode
+	// Modes is the effective dataplane mode of each LB IP (api/model.DataplaneMode: the
+	// Service's annotation, else the IP's pool's spec.dataplaneMode, else the default,
+	// off). ModeError says why the annotation could not be read; each IP's mode then
+	// follows the ipMode the controller left in the status (see dataplaneMode).
+	Modes     map[netip.Addr]plan.Mode
 	ModeError string
 	Ports     []Port
 	// SourceRanges is spec.loadBalancerSourceRanges (unparsable entries are skipped).
@@ -32,6 +33,16 @@ type Dataplane struct {
 	// count as true, unset terminating as false, as the EndpointSlice API defines). An
 	// address listed by two slices (an endpoint moving between them) is kept once.
 	Endpoints []plan.Endpoint
+}
+
+// Serves reports whether the dataplane serves some LB IP of the Service.
+func (d *Dataplane) Serves() bool {
+	for _, m := range d.Modes {
+		if m != plan.ModeOff {
+			return true
+		}
+	}
+	return false
 }
 
 // Port is one Service port.
@@ -47,36 +58,46 @@ type Port struct {
 	TargetPort intstr.IntOrString
 }
 
-// dataplaneMode is the one place the speaker reads a Service's dataplane mode. It mirrors
-// api/model's DataplaneMode(cfg, pool, annotations) (pool field, then the annotation
-// AnnotationDataplaneMode, default off) until that function is available to call here.
-func dataplaneMode(_ *model.Config, _ string, annotations map[string]string) (plan.Mode, error) {
-	v, ok := annotations[AnnotationDataplaneMode]
-	if !ok {
-		return plan.ModeOff, nil
+// dataplaneMode is the one place the speaker reads the dataplane mode of an LB IP:
+// api/model.DataplaneMode for the IP's pool. When the annotation is invalid the
+// controller keeps the ipMode the IP has, so the speaker follows that ipMode: Proxy (our
+// dataplane must serve it) is the pool's mode when that serves, else pods; VIP or none
+// is off.
+func dataplaneMode(cfg *model.Config, pool string, annotations map[string]string, ipMode *corev1.LoadBalancerIPMode) (plan.Mode, error) {
+	m, err := model.DataplaneMode(cfg, pool, annotations)
+	if err != nil {
+		switch {
+		case ipMode == nil || *ipMode != corev1.LoadBalancerIPModeProxy:
+			m = model.ModeOff
+		case !m.Serves():
+			m = model.ModePods
+		}
 	}
-	switch strings.TrimSpace(v) {
-	case "pods":
-		return plan.ModePods, nil
-	case "nodeport":
-		return plan.ModeNodePort, nil
-	case "off":
-		return plan.ModeOff, nil
+	switch m {
+	case model.ModePods:
+		return plan.ModePods, err
+	case model.ModeNodePort:
+		return plan.ModeNodePort, err
 	}
-	return plan.ModeOff, fmt.Errorf("annotation %s: unknown dataplane mode %q (pods, nodeport or off)", AnnotationDataplaneMode, v)
+	return plan.ModeOff, err
 }
 
-// AnnotationDataplaneMode is the Service annotation that overrides its pool's dataplane
-// mode (pods, nodeport, off).
-const AnnotationDataplaneMode = "loadstone.io/dataplane-mode"
-
-// dataplane converts what the dataplane needs of s.
-func dataplane(cfg *model.Config, pool string, s *corev1.Service, slices []*discoveryv1.EndpointSlice) Dataplane {
-	var d Dataplane
-	mode, err := dataplaneMode(cfg, pool, s.Annotations)
-	d.Mode = mode
-	if err != nil {
-		d.Mode, d.ModeError = plan.ModeOff, err.Error()
+// dataplane converts what the dataplane needs of s, whose LB IPs are ips and whose
+// allocated-from-pool annotation is pool.
+func dataplane(cfg *model.Config, pool string, ips []netip.Addr, s *corev1.Service, slices []*discoveryv1.EndpointSlice) Dataplane {
+	d := Dataplane{Modes: map[netip.Addr]plan.Mode{}}
+	ipModes := map[netip.Addr]*corev1.LoadBalancerIPMode{}
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if ip, err := netip.ParseAddr(ing.IP); err == nil {
+			ipModes[ip.Unmap()] = ing.IPMode
+		}
+	}
+	for _, ip := range ips {
+		m, err := dataplaneMode(cfg, announce.PoolOf(cfg, pool, ip), s.Annotations, ipModes[ip])
+		d.Modes[ip] = m
+		if err != nil {
+			d.ModeError = err.Error()
+		}
 	}
 	for _, p := range s.Spec.Ports {
 		proto, ok := protocol(p.Protocol)
@@ -174,10 +195,5 @@ func nodeAddrs(n *corev1.Node) []netip.Addr {
 
 // DataplaneUsed reports whether any Service uses the dataplane (mode pods or nodeport).
 func (s *Snapshot) DataplaneUsed() bool {
-	for _, k := range s.Keys {
-		if s.Services[k].Dataplane.Mode != plan.ModeOff {
-			return true
-		}
-	}
-	return false
+	return len(s.Gated) > 0
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/dataplane/plan"
 	"github.com/loadstone-lb/loadstone/speaker/observe"
 	"github.com/loadstone-lb/loadstone/speaker/observe/observetest"
@@ -59,7 +60,7 @@ func TestBuildDataplane(t *testing.T) {
 	s := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
 	got := s.Services[types.NamespacedName{Namespace: "default", Name: "web"}]
 	want := observe.Dataplane{
-		Mode: plan.ModePods,
+		Modes: map[netip.Addr]plan.Mode{observetest.IP4: plan.ModePods, ip6: plan.ModePods},
 		Ports: []observe.Port{
 			{Name: "http", Protocol: plan.TCP, Port: 80, NodePort: 30080, TargetPort: intstr.FromString("web")},
 			{Name: "dns", Protocol: plan.UDP, Port: 53, TargetPort: intstr.FromInt32(5353)},
@@ -95,33 +96,62 @@ func TestBuildDataplane(t *testing.T) {
 }
 
 func TestBuildDataplaneMode(t *testing.T) {
+	proxy, vip := corev1.LoadBalancerIPModeProxy, corev1.LoadBalancerIPModeVIP
 	for _, tc := range []struct {
-		name, annotation string // "" : no annotation
-		want             plan.Mode
-		wantErr          string
+		name       string
+		annotation string // "" : no annotation
+		poolMode   v1beta1.DataplaneMode
+		ipMode     *corev1.LoadBalancerIPMode
+		want       plan.Mode
+		wantErr    string
 	}{
 		{name: "default is off (kube-proxy)", want: plan.ModeOff},
 		{name: "pods", annotation: "pods", want: plan.ModePods},
 		{name: "nodeport", annotation: "nodeport", want: plan.ModeNodePort},
 		{name: "off", annotation: "off", want: plan.ModeOff},
-		{name: "unknown is off with an error", annotation: "ebpf", want: plan.ModeOff, wantErr: "unknown dataplane mode"},
+		{name: "pool mode", poolMode: v1beta1.DataplaneModeNodePort, want: plan.ModeNodePort},
+		{name: "annotation over pool", annotation: "off", poolMode: v1beta1.DataplaneModePods, want: plan.ModeOff},
+		{name: "invalid annotation, ipMode VIP: off", annotation: "ebpf", poolMode: v1beta1.DataplaneModePods, ipMode: &vip,
+			want: plan.ModeOff, wantErr: "not one of pods"},
+		{name: "invalid annotation, ipMode Proxy: the pool's mode", annotation: "ebpf", poolMode: v1beta1.DataplaneModeNodePort,
+			ipMode: &proxy, want: plan.ModeNodePort, wantErr: "not one of pods"},
+		{name: "invalid annotation, ipMode Proxy, pool off: pods", annotation: "ebpf", ipMode: &proxy, want: plan.ModePods,
+			wantErr: "not one of pods"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := observetest.New().Service("default", "web", "n1", observetest.IP4)
 			if tc.annotation != "" {
 				c.Mode("default", "web", tc.annotation)
 			}
+			c.Lists.Pools[0].Spec.DataplaneMode = tc.poolMode
+			c.Lists.Services[0].Status.LoadBalancer.Ingress[0].IPMode = tc.ipMode
 			s := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
 			d := s.Services[types.NamespacedName{Namespace: "default", Name: "web"}].Dataplane
-			if d.Mode != tc.want {
-				t.Errorf("mode %s, want %s", d.Mode, tc.want)
+			if got := d.Modes[observetest.IP4]; got != tc.want {
+				t.Errorf("mode %s, want %s", got, tc.want)
 			}
 			if (tc.wantErr == "") != (d.ModeError == "") || !strings.Contains(d.ModeError, tc.wantErr) {
 				t.Errorf("mode error %q, want one containing %q", d.ModeError, tc.wantErr)
 			}
-			if s.Gated[observetest.IP4] != (tc.want != plan.ModeOff) || s.DataplaneUsed() != (tc.want != plan.ModeOff) {
+			if s.Gated[observetest.IP4] != (tc.want != plan.ModeOff) || s.DataplaneUsed() != (tc.want != plan.ModeOff) || d.Serves() != (tc.want != plan.ModeOff) {
 				t.Errorf("gated %v, used %v for mode %s", s.Gated, s.DataplaneUsed(), tc.want)
 			}
 		})
+	}
+}
+
+// Each LB IP has the mode of its own pool: a dual-stack Service can be served by the
+// dataplane on one family and by kube-proxy on the other.
+func TestBuildDataplaneModePerIP(t *testing.T) {
+	ip6 := netip.MustParseAddr("2001:db8:100::10")
+	c := observetest.New().Service("default", "web", "n1", observetest.IP4, ip6)
+	c.Lists.Pools[1].Spec.DataplaneMode = v1beta1.DataplaneModePods
+	s := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
+	d := s.Services[types.NamespacedName{Namespace: "default", Name: "web"}].Dataplane
+	if diff := cmp.Diff(map[netip.Addr]plan.Mode{observetest.IP4: plan.ModeOff, ip6: plan.ModePods}, d.Modes, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("modes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[netip.Addr]bool{ip6: true}, s.Gated, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("gated (-want +got):\n%s", diff)
 	}
 }

@@ -6,8 +6,8 @@
 // interfaces, and the BGP passwords read from the Secrets the peers name.
 //
 // For the node dataplane (package dataplane/plan) each Service also carries a Dataplane:
-// its effective mode (pods, nodeport or off; read in one function, dataplaneMode, from
-// the pool and the loadstone.io/dataplane-mode annotation, default off), ports with their
+// the effective mode of each LB IP (pods, nodeport or off: api/model.DataplaneMode of the
+// IP's pool and the loadstone.io/dataplane-mode annotation, default off), ports with their
 // NodePorts and targetPorts, loadBalancerSourceRanges, ClientIP affinity and its
 // EndpointSlice endpoints (address, target port per port name, node, ready / serving /
 // terminating). The Snapshot adds every node's InternalIPs (nodeport mode) and Gated, the

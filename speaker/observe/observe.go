@@ -177,13 +177,9 @@ func Build(in Input) Snapshot {
 		if !ok {
 			continue
 		}
-		pool := svc.Pool
-		if pool == "" {
-			pool = announce.PoolOf(cfg, "", svc.IPs[0])
-		}
-		svc.Dataplane = dataplane(cfg, pool, &in.Services[i], eps[svc.Key])
-		if svc.Dataplane.Mode != plan.ModeOff {
-			for _, ip := range svc.IPs {
+		svc.Dataplane = dataplane(cfg, svc.Pool, svc.IPs, &in.Services[i], eps[svc.Key])
+		for ip, m := range svc.Dataplane.Modes {
+			if m != plan.ModeOff {
 				s.Gated[ip] = true
 			}
 		}

@@ -231,7 +231,7 @@ func (c *Cluster) Mode(ns, name, mode string) *Cluster {
 			if s.Annotations == nil {
 				s.Annotations = map[string]string{}
 			}
-			s.Annotations[observe.AnnotationDataplaneMode] = mode
+			s.Annotations[v1beta1.AnnotationDataplaneMode] = mode
 		}
 	}
 	return c
