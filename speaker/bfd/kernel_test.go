@@ -1,8 +1,6 @@
 package bfd
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -22,6 +20,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv4"
 
+	"github.com/loadstone-lb/loadstone/internal/netnstest"
 	"github.com/loadstone-lb/loadstone/internal/nsthread"
 	"github.com/loadstone-lb/loadstone/internal/testwait"
 )
@@ -42,41 +41,16 @@ type nsPair struct {
 
 func sh(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return netnstest.Run(t, args...)
 }
 
 func newNSPair(t *testing.T) *nsPair {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("kernel test: creates network namespaces; skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test: needs root")
-	}
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	sfx := hex.EncodeToString(b)
+	netnstest.Skip(t)
+	sfx := netnstest.Suffix()
 	p := &nsPair{a: "lsbfd-a-" + sfx, b: "lsbfd-b-" + sfx, ifA: "lsbfa" + sfx, ifB: "lsbfb" + sfx}
 	for _, ns := range []string{p.a, p.b} {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("delete netns %s: %v\n%s", ns, err, out)
-			}
-		})
-		// Explicit settings: IPv6 on, no DAD (addresses usable at once), no forwarding.
-		for _, kv := range []string{
-			"net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
-			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-			"net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0",
-		} {
-			sh(t, "ip", "netns", "exec", ns, "sysctl", "-qw", kv)
-		}
-		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+		netnstest.New(t, ns)
 	}
 	sh(t, "ip", "link", "add", p.ifA, "netns", p.a, "type", "veth", "peer", "name", p.ifB, "netns", p.b)
 	sh(t, "ip", "-n", p.a, "addr", "add", addrA.String()+"/24", "dev", p.ifA)

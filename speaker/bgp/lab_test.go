@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loadstone-lb/loadstone/internal/netnstest"
 )
 
 // The router tests run real routers (FRR, BIRD) in a network namespace of their own and
@@ -45,9 +47,7 @@ type routerLab struct {
 
 func run(t *testing.T, args ...string) {
 	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	netnstest.Run(t, args...)
 }
 
 // newRouterLab creates the namespaces (deleted when the test ends) or skips the test.
@@ -80,20 +80,7 @@ func newRouterLab(t *testing.T, need ...string) *routerLab {
 	}
 	l := &routerLab{node: "lsbgp-n-" + sfx, router: "lsbgp-r-" + sfx, dir: dir}
 	for _, ns := range []string{l.node, l.router} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("delete netns %s: %v\n%s", ns, err, out)
-			}
-		})
-		for _, kv := range []string{
-			"net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
-			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-			"net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0",
-		} {
-			run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", kv)
-		}
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+		netnstest.New(t, ns)
 	}
 	run(t, "ip", "link", "add", "lsbn"+sfx, "netns", l.node, "type", "veth", "peer", "name", "lsbr"+sfx, "netns", l.router)
 	for _, a := range []string{"192.0.2.10/24", "192.0.2.11/24", "192.0.2.12/24", "192.0.2.13/24", "192.0.2.14/24", "2001:db8:1::10/64"} {

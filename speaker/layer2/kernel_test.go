@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/loadstone-lb/loadstone/internal/netnstest"
 	"github.com/loadstone-lb/loadstone/internal/nsthread"
 	"github.com/loadstone-lb/loadstone/internal/testwait"
 )
@@ -39,9 +40,7 @@ type pair struct {
 
 func run(t *testing.T, args ...string) {
 	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	netnstest.Run(t, args...)
 }
 
 func newPair(t *testing.T) *pair {
@@ -60,23 +59,10 @@ func newPair(t *testing.T) *pair {
 	sfx := hex.EncodeToString(b)
 	p := &pair{node: "lst-l2n-" + sfx, peer: "lst-l2p-" + sfx, nodeIf: "lsn" + sfx, peerIf: "lsp" + sfx}
 	for _, ns := range []string{p.node, p.peer} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("delete netns %s: %v\n%s", ns, err, out)
-			}
-		})
-		// Explicit per-netns settings: no DAD delay on the link-local address, ARP and NDP
-		// defaults we rely on (arp_accept=0: a gratuitous ARP only updates an existing
-		// entry), short neighbour retransmits so failed resolutions end quickly.
-		for _, kv := range []string{
-			"net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
-			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-			"net.ipv4.conf.all.arp_accept=0", "net.ipv4.conf.default.arp_accept=0",
-			"net.ipv4.conf.all.arp_ignore=0", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0",
-		} {
-			run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", kv)
-		}
+		// ARP defaults we rely on (arp_accept=0: a gratuitous ARP only updates an existing
+		// entry), besides netnstest's (no DAD delay, no forwarding).
+		netnstest.New(t, ns, "net.ipv4.conf.all.arp_accept=0", "net.ipv4.conf.default.arp_accept=0",
+			"net.ipv4.conf.all.arp_ignore=0")
 	}
 	run(t, "ip", "link", "add", p.nodeIf, "netns", p.node, "type", "veth", "peer", "name", p.peerIf, "netns", p.peer)
 	// Short neighbour retransmits on the peer, so a resolution nobody answers fails fast
@@ -88,9 +74,6 @@ func newPair(t *testing.T) *pair {
 	run(t, "ip", "-n", p.node, "addr", "add", "2001:db8:1::11/64", "dev", p.nodeIf, "nodad")
 	run(t, "ip", "-n", p.peer, "addr", "add", "192.0.2.1/24", "dev", p.peerIf)
 	run(t, "ip", "-n", p.peer, "addr", "add", "2001:db8:1::1/64", "dev", p.peerIf, "nodad")
-	for _, ns := range []string{p.node, p.peer} {
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
 	run(t, "ip", "-n", p.node, "link", "set", p.nodeIf, "up")
 	run(t, "ip", "-n", p.peer, "link", "set", p.peerIf, "up")
 	// The node reaches the LB ranges through its default routes (the announcer's default
