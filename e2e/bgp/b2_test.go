@@ -34,8 +34,9 @@ import (
 //     BFDProfile of 100 ms × 3 (the router's "fast" profile), backends on node1 only, the
 //     last node cut;
 //   - the same without BFD: only the hold timer (router and peer timers 3 s / 9 s);
-//   - the reference: FRR peers (bgpd + bfdd) in two nodes, FRR↔FRR BFD 100 ms × 3, and
-//     the same without BFD (hold timer 9 s).
+//   - the reference: FRR peers (bgpd + bfdd) in two nodes instead of their speakers
+//     (stopped for the case: the speaker holds BFD's port), FRR↔FRR BFD 100 ms × 3, and
+//     the same without BFD (hold timer 3/9 s).
 //
 // It asserts nothing. Run (the lab is shared: take its lock):
 //
@@ -89,6 +90,14 @@ func runB2(tb testing.TB, sub func(string, func(testing.TB))) {
 			e := framework.Setup(tb)
 			nodes := e.Lab.Nodes()[:2]
 			p := netip.MustParsePrefix("203.0.113.252/32")
+			for _, n := range nodes {
+				// FRR replaces the speaker in these nodes for the case: the speaker holds
+				// BFD's UDP port 3784 from its start, and FRR's bfdd aborts when it cannot
+				// bind it. Registered before the FRR peers, so the speaker starts again
+				// after they stop.
+				sp := e.Stop("speaker-"+n.Name, 2*time.Second)
+				tb.Cleanup(func() { e.StartProc(sp) })
+			}
 			for _, n := range nodes {
 				e.StartFRRPeer(framework.FRRPeerConfig{Node: n.Name, Prefixes: []netip.Prefix{p}, BFD: bfd})
 				e.ServeAnycast(n.Name, p.Addr(), 8080, "anycast")
