@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -173,6 +174,14 @@ func DataplaneInput(snap *observe.Snapshot, alive map[string]bool, ids map[plan.
 				byMode[m] = append(byMode[m], ip)
 			}
 		}
+		// A plan table is keyed by Service, port and family: IPs of one family in both
+		// modes (two pools of the same family with different modes) cannot both be
+		// planned, so the nodeport ones are left out (never carried, so never announced).
+		families := map[bool]bool{}
+		for _, ip := range byMode[plan.ModePods] {
+			families[ip.Is6()] = true
+		}
+		byMode[plan.ModeNodePort] = slices.DeleteFunc(byMode[plan.ModeNodePort], func(ip netip.Addr) bool { return families[ip.Is6()] })
 		for _, m := range []plan.Mode{plan.ModePods, plan.ModeNodePort} {
 			if len(byMode[m]) == 0 {
 				continue

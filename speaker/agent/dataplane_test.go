@@ -205,3 +205,28 @@ func TestDataplaneInputDegraded(t *testing.T) {
 		t.Errorf("services %+v, want a and b in mode pods", in.Services)
 	}
 }
+
+// A dual-stack Service whose families come from pools of different modes gets one plan
+// Service per mode; two IPs of one family in different modes cannot share a table key, so
+// the nodeport one is left out.
+func TestDataplaneInputModesPerIP(t *testing.T) {
+	v6 := netip.MustParseAddr("2001:db8:100::10")
+	v4b := netip.MustParseAddr("198.51.100.200")
+	c := observetest.New().Service("default", "web", "n1", dpIP, v6, v4b)
+	c.Lists.Pools[0].Spec.DataplaneMode = v1beta1.DataplaneModePods
+	c.Lists.Pools[1].Spec.DataplaneMode = v1beta1.DataplaneModeNodePort
+	c.Lists.Pools = append(c.Lists.Pools, c.Lists.Pools[1])
+	c.Lists.Pools[2].Name, c.Lists.Pools[2].Spec.Addresses = "v4b", []string{"198.51.100.200/32"}
+	snap := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
+	var got []plan.Service
+	for _, s := range DataplaneInput(snap, snap.Alive, nil, 0, 0).Services {
+		got = append(got, plan.Service{Name: s.Name, Mode: s.Mode, LBIPs: s.LBIPs})
+	}
+	want := []plan.Service{
+		{Name: snap.Keys[0], Mode: plan.ModePods, LBIPs: []netip.Addr{dpIP}},
+		{Name: snap.Keys[0], Mode: plan.ModeNodePort, LBIPs: []netip.Addr{v6}},
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("plan services (-want +got):\n%s", diff)
+	}
+}

@@ -9,7 +9,14 @@
 //     the debounced view and applies the heal rules; it returns the layer-2 state and
 //     when to run again.
 //   - Apply: every Announcer gets the Decision and reports what it really applied; one
-//     failing announcer does not stop the others. Layer2 adapts speaker/layer2.
+//     failing announcer does not stop the others. Layer2 adapts speaker/layer2, BGP
+//     speaker/bgp and speaker/bfd, Dataplane dataplane/plan and dataplane/nft. The
+//     dataplane (Config.Dataplane) goes first: announce only when ready, so an LB IP in
+//     Snapshot.Gated (served by the dataplane: mode pods or nodeport) is left out of
+//     layer 2's desired set and withheld by BGP until the dataplane's Report.Carried
+//     lists it. The election is not changed by this: the elected node just does not
+//     answer yet (as under a heal hold-down), and the status shows the IP as not
+//     announced.
 //   - Report: report.Statuses and report.Events (pure) decide the ServiceL2Status writes
 //     and the Events; the agent writes them.
 //
