@@ -55,6 +55,8 @@ type Dataplane struct {
 	// the table is known to be gone (after a successful Remove, until the next Apply).
 	lastFull time.Time
 	removed  bool
+	// planProblem is the last plan error logged ("" for none).
+	planProblem string
 }
 
 var _ Announcer = (*Dataplane)(nil)
@@ -107,9 +109,14 @@ func (d *Dataplane) Apply(_ context.Context, dec Decision) Report {
 		d.Backend.Resync()
 	}
 	p, cerr := plan.Compute(DataplaneInput(snap, dec.Alive, d.ids, d.MaglevMinFactor, d.MaglevMax))
-	if cerr != nil {
-		// The plan holds every Service that could be planned; the others are left out.
-		rep.Errors = append(rep.Errors, fmt.Errorf("plan: %w", cerr))
+	// The plan holds every Service that could be planned; the others (a frontend two
+	// Services claim, a table that cannot be built) are configuration problems, not
+	// failures to retry: logged when they change, and their IPs are not carried.
+	if msg := errString(cerr); msg != d.planProblem {
+		d.planProblem = msg
+		if msg != "" {
+			d.log().Warn("some Services cannot be served by the dataplane", "err", msg)
+		}
 	}
 	d.ids = p.IDs
 	d.removed = false
@@ -127,6 +134,13 @@ func (d *Dataplane) Apply(_ context.Context, dec Decision) Report {
 	d.carried = want
 	maps.Copy(rep.Carried, want)
 	return rep
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func (d *Dataplane) log() *slog.Logger {

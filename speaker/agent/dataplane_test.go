@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,5 +229,23 @@ func TestDataplaneInputModesPerIP(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 		t.Errorf("plan services (-want +got):\n%s", diff)
+	}
+}
+
+// A frontend two Services claim is a configuration problem, logged, not an error that
+// makes the loop retry: the first Service (by key) keeps it and its IP is carried.
+func TestDataplanePlanProblemIsNoFailure(t *testing.T) {
+	c := cluster()
+	c.Lists.Services[1].Status.LoadBalancer.Ingress[0].IP = dpIP.String() // b claims a's IP and port
+	var logged strings.Builder
+	d := &Dataplane{Backend: &fakeBackend{}, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	snap := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
+	for range 2 {
+		if r := d.Apply(context.Background(), Decision{Snapshot: snap, Alive: snap.Alive}); len(r.Errors) != 0 || !r.Carried[dpIP] {
+			t.Fatalf("report %+v", r)
+		}
+	}
+	if n := strings.Count(logged.String(), "already served"); n != 1 {
+		t.Errorf("conflict logged %d times, want once:\n%s", n, logged.String())
 	}
 }
