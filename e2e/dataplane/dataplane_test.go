@@ -67,7 +67,7 @@ func dataplaneServices(e *framework.Env) []string {
 	}
 	var out []string
 	for _, s := range l.Items {
-		if m := s.Annotations[v1beta1.AnnotationDataplaneMode]; m == "pods" || m == "nodeport" {
+		if m := s.Annotations[v1beta1.AnnotationDataplaneMode]; s.DeletionTimestamp == nil && (m == "pods" || m == "nodeport") {
 			out = append(out, s.Namespace+"/"+s.Name)
 		}
 	}
