@@ -215,6 +215,8 @@ type fixture struct {
 	env *testenv.Env
 	c   client.Client
 	v   *view
+	// dataplane, when set, is the Dataplane of the agents started next.
+	dataplane Announcer
 }
 
 func (f *fixture) startAgent(t *testing.T, ctx context.Context, node string, ifaces map[string]bool) (*fakeAnnouncer, *recorder) {
@@ -236,7 +238,7 @@ func (f *fixture) startAgentWith(t *testing.T, ctx context.Context, node string,
 	go func() { cacheErr <- ca.Start(ctx) }()
 	ann, rec := &fakeAnnouncer{}, &recorder{}
 	cfg := Config{NodeName: node, Cache: ca, Client: f.c, Recorder: rec, Announcers: []Announcer{Layer2{Backend: ann}},
-		Interfaces: func() (map[string]bool, error) { return ifaces, nil }}
+		Interfaces: func() (map[string]bool, error) { return ifaces, nil }, Dataplane: f.dataplane}
 	if clk != nil {
 		cfg.Clock, cfg.MinSyncInterval = clk, -1
 	}
