@@ -17,7 +17,8 @@
 //     receive on port 3784 (IPv4 and IPv6) with the TTL / hop limit of every packet, send
 //     from a per-session socket bound to the local address and a source port in
 //     49152–65535 with TTL / hop limit 255.
-//   - manager.go: Manager, which reconciles the sessions a Set asks for, demultiplexes
+//   - manager.go: Manager, which reconciles the sessions a Set asks for (receive sockets
+//     open only while a session of their family exists: an idle speaker holds no port 3784), demultiplexes
 //     received packets (by Your Discriminator, else by peer and local address), drops
 //     those below the session's minimum TTL (GTSM, RFC 5881 §5), drives every session's
 //     timers from one loop on an injected clock and reports each transition through

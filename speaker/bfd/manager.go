@@ -115,27 +115,36 @@ type Manager struct {
 	pending  []Change
 	closed   bool
 
-	listeners []Listener
+	// listeners are the receive sockets by family (true: IPv6), open only while some
+	// session of that family exists, so that an idle speaker holds no port 3784 (the host
+	// may run another BFD daemon). Guarded by setMu.
+	listeners map[bool]*listener
 	rx        chan received
 	kick      chan struct{}
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
 
-// New opens the receive sockets and starts the Manager with no sessions. It fails when
-// neither family can listen; a family that cannot (IPv6 disabled) is logged and its
-// sessions will not come up.
+// listener is one family's receive socket and the stop signal of its goroutine.
+type listener struct {
+	l    Listener
+	stop chan struct{}
+}
+
+// New starts the Manager with no sessions. Receive sockets open with the first session of
+// their family (Set reports a family that cannot listen) and close with the last one.
 func New(cfg Config) (*Manager, error) {
 	m := &Manager{
-		log:      cfg.Logger,
-		clock:    cfg.Clock,
-		net:      cfg.Network,
-		onChange: cfg.OnChange,
-		sessions: map[netip.Addr]*session{},
-		byDiscr:  map[uint32]*session{},
-		rx:       make(chan received, 64),
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		log:       cfg.Logger,
+		clock:     cfg.Clock,
+		net:       cfg.Network,
+		onChange:  cfg.OnChange,
+		sessions:  map[netip.Addr]*session{},
+		byDiscr:   map[uint32]*session{},
+		listeners: map[bool]*listener{},
+		rx:        make(chan received, 64),
+		kick:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -150,39 +159,51 @@ func New(cfg Config) (*Manager, error) {
 	if m.metrics, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("bfd metrics: %w", err)
 	}
-	var errs []error
-	for _, v6 := range []bool{false, true} {
-		l, err := m.net.Listen(v6)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		m.listeners = append(m.listeners, l)
-	}
-	if len(m.listeners) == 0 {
-		return nil, fmt.Errorf("bfd: %w", errors.Join(errs...))
-	}
-	for _, err := range errs {
-		m.log.Warn("BFD receive socket", "error", err)
-	}
-	for _, l := range m.listeners {
-		m.wg.Add(1)
-		go m.receive(l)
-	}
 	m.wg.Add(1)
 	go m.loop()
 	return m, nil
 }
 
+// listen opens and closes the receive sockets so that exactly the families in need have
+// one. Caller holds setMu.
+func (m *Manager) listen(need map[bool]bool) []error {
+	var errs []error
+	for _, v6 := range []bool{false, true} {
+		cur := m.listeners[v6]
+		switch {
+		case need[v6] && cur == nil:
+			l, err := m.net.Listen(v6)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("bfd receive socket: %w", err))
+				continue
+			}
+			ls := &listener{l: l, stop: make(chan struct{})}
+			m.listeners[v6] = ls
+			m.wg.Add(1)
+			go m.receive(ls)
+		case !need[v6] && cur != nil:
+			close(cur.stop)
+			if err := cur.l.Close(); err != nil {
+				m.log.Debug("closing a BFD receive socket", "error", err)
+			}
+			delete(m.listeners, v6)
+		}
+	}
+	return errs
+}
+
 // receive reads one family's socket and hands valid packets to the loop.
-func (m *Manager) receive(l Listener) {
+func (m *Manager) receive(ls *listener) {
 	defer m.wg.Done()
+	l := ls.l
 	buf := make([]byte, 1500)
 	for {
 		dg, err := l.ReadFrom(buf)
 		if err != nil {
 			select {
 			case <-m.done:
+				return
+			case <-ls.stop:
 				return
 			default:
 			}
@@ -401,7 +422,11 @@ func (m *Manager) Set(cfgs []SessionConfig) error {
 	m.mu.Unlock()
 
 	// Sockets outside the lock; the loop keeps running.
-	var errs []error
+	need := map[bool]bool{}
+	for _, c := range want {
+		need[c.Peer.Is6()] = true
+	}
+	errs := m.listen(need)
 	type opened struct {
 		cfg SessionConfig
 		tx  Sender
@@ -524,9 +549,13 @@ func (m *Manager) Close() error {
 	m.send(out)
 	close(m.done)
 	var errs []error
-	for _, l := range m.listeners {
-		errs = append(errs, l.Close())
+	m.setMu.Lock()
+	for v6, ls := range m.listeners {
+		close(ls.stop)
+		errs = append(errs, ls.l.Close())
+		delete(m.listeners, v6)
 	}
+	m.setMu.Unlock()
 	for _, s := range sessions {
 		errs = append(errs, s.tx.Close())
 	}

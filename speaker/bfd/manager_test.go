@@ -340,3 +340,89 @@ func TestManagerOnChangeCallsSet(t *testing.T) {
 		t.Error("OnChange never called")
 	}
 }
+
+// countingNet counts the receive sockets open per family.
+type countingNet struct {
+	Network
+	mu   sync.Mutex
+	open map[bool]int
+}
+
+type countedListener struct {
+	Listener
+	n    *countingNet
+	v6   bool
+	once sync.Once
+}
+
+func (c *countingNet) Listen(v6 bool) (Listener, error) {
+	l, err := c.Network.Listen(v6)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.open[v6]++
+	c.mu.Unlock()
+	return &countedListener{Listener: l, n: c, v6: v6}, nil
+}
+
+func (l *countedListener) Close() error {
+	l.once.Do(func() {
+		l.n.mu.Lock()
+		l.n.open[l.v6]--
+		l.n.mu.Unlock()
+	})
+	return l.Listener.Close()
+}
+
+func (c *countingNet) count() map[bool]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return map[bool]int{false: c.open[false], true: c.open[true]}
+}
+
+// An idle Manager holds no port 3784: a family's receive socket opens with its first
+// session and closes with its last (the host may run another BFD daemon).
+func TestListenersFollowSessions(t *testing.T) {
+	n := newMemNet()
+	cn := &countingNet{Network: n.host(addrA, addrA6), open: map[bool]int{}}
+	m, err := New(Config{Clock: clocktesting.NewFakeClock(time.Unix(0, 0)), Network: cn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	want := func(v4, v6 int) {
+		t.Helper()
+		if got := cn.count(); got[false] != v4 || got[true] != v6 {
+			t.Errorf("open receive sockets: IPv4 %d, IPv6 %d; want %d, %d", got[false], got[true], v4, v6)
+		}
+	}
+	want(0, 0)
+	cfg := func(peer netip.Addr) SessionConfig {
+		return SessionConfig{Peer: peer, DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, DetectMult: 3}
+	}
+	if err := m.Set([]SessionConfig{cfg(addrB)}); err != nil {
+		t.Fatal(err)
+	}
+	want(1, 0)
+	if err := m.Set([]SessionConfig{cfg(addrB), cfg(addrB6)}); err != nil {
+		t.Fatal(err)
+	}
+	want(1, 1)
+	if err := m.Set([]SessionConfig{cfg(addrB6)}); err != nil {
+		t.Fatal(err)
+	}
+	want(0, 1)
+	if err := m.Set(nil); err != nil {
+		t.Fatal(err)
+	}
+	want(0, 0)
+	if err := m.Set([]SessionConfig{cfg(addrB)}); err != nil {
+		t.Fatal(err)
+	}
+	want(1, 0)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want(0, 0)
+}
