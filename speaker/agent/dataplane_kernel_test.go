@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -12,6 +9,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/dataplane/nft"
 	"github.com/loadstone-lb/loadstone/dataplane/plan"
+	"github.com/loadstone-lb/loadstone/internal/netnstest"
 	"github.com/loadstone-lb/loadstone/speaker/observe/observetest"
 )
 
@@ -20,17 +18,8 @@ import (
 // with backends, one as a reject) and both IPs are carried; when every Service is back in
 // mode off, the table is gone.
 func TestDataplaneKernel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kernel test (root, network namespaces); not run with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	name := fmt.Sprintf("lsag-dp-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	netnstest.Skip(t)
+	name := netnstest.New(t, "lsag-dp-"+netnstest.Suffix())
 	ns, err := netns.GetFromName(name)
 	if err != nil {
 		t.Fatal(err)
@@ -67,14 +56,7 @@ func TestDataplaneKernel(t *testing.T) {
 		t.Fatalf("no Maglev table installed for %v", fa)
 	}
 
-	listTables := func() string {
-		t.Helper()
-		out, err := exec.Command("ip", "netns", "exec", name, "nft", "list", "tables").CombinedOutput()
-		if err != nil {
-			t.Fatalf("nft list tables: %v: %s", err, out)
-		}
-		return string(out)
-	}
+	listTables := func() string { return netnstest.Run(t, "ip", "netns", "exec", name, "nft", "list", "tables") }
 	if out := listTables(); !strings.Contains(out, "inet "+nft.TableName) {
 		t.Fatalf("nft list tables does not show our table:\n%s", out)
 	}
