@@ -63,7 +63,9 @@ func b2Failover(cases []benchdata.B2) (*plot.Plot, error) {
 		names = append(names, fmt.Sprintf("%s\n%d next hops, %d runs", label, c.Nexthops, len(c.RecoveryMs)))
 	}
 	p.NominalX(names...)
-	target, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 300}, {X: float64(len(names)) - 0.5, Y: 300}})
+	// Margins so that the outer labels (three lines, long) stay inside the picture.
+	p.X.Min, p.X.Max = -0.7, float64(len(names))-0.2
+	target, err := plotter.NewLine(plotter.XYs{{X: p.X.Min, Y: 300}, {X: p.X.Max, Y: 300}})
 	if err != nil {
 		return nil, err
 	}
