@@ -91,10 +91,10 @@ func runB2(tb testing.TB, sub func(string, func(testing.TB))) {
 			nodes := e.Lab.Nodes()[:2]
 			p := netip.MustParsePrefix("203.0.113.252/32")
 			for _, n := range nodes {
-				// FRR replaces the speaker in these nodes for the case: the speaker holds
-				// BFD's UDP port 3784 from its start, and FRR's bfdd aborts when it cannot
-				// bind it. Registered before the FRR peers, so the speaker starts again
-				// after they stop.
+				// FRR replaces the speaker in these nodes for the case: FRR's bfdd aborts
+				// when it cannot bind BFD's UDP port 3784, which a speaker with a BFD
+				// session holds (and older speakers held from their start). Registered
+				// before the FRR peers, so the speaker starts again after they stop.
 				sp := e.Stop("speaker-"+n.Name, 2*time.Second)
 				tb.Cleanup(func() { e.StartProc(sp) })
 			}
