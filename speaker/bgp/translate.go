@@ -67,6 +67,9 @@ func peerKey(p routes.Peer) string { return p.Address.Unmap().String() }
 // peerConfig translates a Peer into gobgp's neighbor configuration. Only the address
 // family of the peer's own address is enabled (IPv4 unicast over IPv4, IPv6 unicast over
 // IPv6); graceful restart advertises our Restart Time for that family.
+// idleHoldAfterReset is gobgp's wait after a reset before reconnecting, in seconds.
+const idleHoldAfterReset = 1
+
 func peerConfig(p routes.Peer) *api.Peer {
 	fam := familyOf(p.Address)
 	afi := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: fam.api(), Enabled: true}}
@@ -83,6 +86,10 @@ func peerConfig(p routes.Peer) *api.Peer {
 			HoldTime:          seconds(p.HoldTime),
 			KeepaliveInterval: seconds(p.KeepaliveTime),
 			ConnectRetry:      seconds(p.ConnectTime),
+			// After a reset (ours, when BFD goes down) gobgp waits this long before it
+			// reconnects; its default, 30 s, keeps a node that flapped out of the routers'
+			// next hops for half a minute. Repeated failures back off (backoff.go).
+			IdleHoldTimeAfterReset: idleHoldAfterReset,
 		}},
 		Transport: &api.Transport{
 			RemotePort: uint32(p.Port),

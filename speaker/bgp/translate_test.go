@@ -63,7 +63,7 @@ func TestPeerConfig(t *testing.T) {
 		want: &api.Peer{
 			Conf: &api.PeerConf{NeighborAddress: "192.0.2.1", PeerAsn: 64500, LocalAsn: 64600, AuthPassword: "s3cret"},
 			Timers: &api.Timers{Config: &api.TimersConfig{
-				HoldTime: 9, KeepaliveInterval: 3, ConnectRetry: 2,
+				HoldTime: 9, KeepaliveInterval: 3, ConnectRetry: 2, IdleHoldTimeAfterReset: 1,
 			}},
 			Transport:       &api.Transport{RemotePort: 179, LocalAddress: "192.0.2.10"},
 			EbgpMultihop:    &api.EbgpMultihop{Enabled: true, MultihopTtl: 255},
@@ -78,7 +78,7 @@ func TestPeerConfig(t *testing.T) {
 		in:   v6peer,
 		want: &api.Peer{
 			Conf:      &api.PeerConf{NeighborAddress: "2001:db8:1::1", PeerAsn: 64500, LocalAsn: 4200000001},
-			Timers:    &api.Timers{Config: &api.TimersConfig{}},
+			Timers:    &api.Timers{Config: &api.TimersConfig{IdleHoldTimeAfterReset: 1}},
 			Transport: &api.Transport{},
 			AfiSafis: []*api.AfiSafi{{
 				Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true},
