@@ -3,7 +3,9 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -145,4 +147,43 @@ func TestSourceRanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.GetEventually(lab.ClientNS, url(ip, 8080), 30*time.Second)
+}
+
+// TestNodePortMode: in mode nodeport our table forwards to the NodePort of a node with
+// endpoints, where that node's kube-proxy takes over; the client gets answers and our
+// table holds the node addresses with the NodePort as backends.
+func TestNodePortMode(t *testing.T) {
+	e := framework.Setup(t)
+	e.CreateDeployment(framework.Deployment{Name: "web", Replicas: 1})
+	ip := create(e, svc{name: "web", app: "web", mode: "nodeport"})
+	np := e.GetService("web").Spec.Ports[0].NodePort
+	e.GetEventually(lab.ClientNS, url(ip, 8080), 60*time.Second)
+	node := e.Lab.Nodes()[0]
+	e.Eventually("our table on "+node.Name+" forwards "+ip+" to a NodePort", 30*time.Second, func() (bool, error) {
+		ours, err := ourTable(node.Name)
+		if err != nil {
+			return false, err
+		}
+		return mentions(ours, ip) && strings.Contains(ours, fmt.Sprintf(" . %d", np)), nil
+	})
+}
+
+// TestIPv6: an IPv6-only Service in mode pods is reached from the client over IPv6.
+func TestIPv6(t *testing.T) {
+	e := framework.Setup(t)
+	e.CreateDeployment(framework.Deployment{Name: "web", Replicas: 2})
+	ip := create(e, svc{name: "web", app: "web", ipv6: true})
+	if !strings.Contains(ip, ":") {
+		t.Fatalf("LB IP %s is not IPv6", ip)
+	}
+	a := e.GetEventually(lab.ClientNS, url(ip, 8080), 60*time.Second)
+	if host, _, err := net.SplitHostPort(a.Client); err != nil || !strings.Contains(host, ":") {
+		t.Errorf("pod %s saw client %q, want an IPv6 address", a.Pod, a.Client)
+	}
+	for _, n := range e.Lab.Nodes() {
+		e.Eventually("our table on "+n.Name+" carries "+ip, 30*time.Second, func() (bool, error) {
+			ours, err := ourTable(n.Name)
+			return err == nil && mentions(ours, ip), err
+		})
+	}
 }

@@ -3,8 +3,9 @@
 // speaker's nftables table `inet loadstone` on every node instead of kube-proxy (the
 // controller writes ipMode Proxy, so kube-proxy's table has no entry for the LB IP),
 // externalTrafficPolicy Local keeps the client address, a frontend without endpoints
-// answers with a TCP RST, loadBalancerSourceRanges drop and count foreign sources, and
-// the table goes away when no Service uses the dataplane. Run it under the lab lock:
+// answers with a TCP RST, loadBalancerSourceRanges drop and count foreign sources, mode
+// nodeport forwards to a NodePort, IPv6 works, and the table goes away when no Service
+// uses the dataplane. Run it under the lab lock:
 //
 //	flock /tmp/loadstone-lab.lock go test -p 1 ./e2e/dataplane/
 //

@@ -27,15 +27,21 @@ type svc struct {
 	local        bool
 	sourceRanges []string
 	annotations  map[string]string
+	// mode is the dataplane mode (default pods); ipv6 makes the Service IPv6-only.
+	mode string
+	ipv6 bool
 }
 
-// create creates the Service and waits for its IPv4 LB IP.
+// create creates the Service and waits for its LB IP.
 func create(e *framework.Env, s svc) string {
 	e.T.Helper()
 	if s.port == 0 {
 		s.port = 8080
 	}
-	ann := map[string]string{v1beta1.AnnotationDataplaneMode: "pods"}
+	if s.mode == "" {
+		s.mode = "pods"
+	}
+	ann := map[string]string{v1beta1.AnnotationDataplaneMode: s.mode}
 	for k, v := range s.annotations {
 		ann[k] = v
 	}
@@ -50,6 +56,9 @@ func create(e *framework.Env, s svc) string {
 	}
 	if s.local {
 		obj.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	}
+	if s.ipv6 {
+		obj.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
 	}
 	if _, err := e.Client.CoreV1().Services(e.Namespace).Create(e.Context(), obj, metav1.CreateOptions{}); err != nil {
 		e.T.Fatalf("create service %s: %v", s.name, err)
