@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,8 +155,11 @@ func TestBadPeersLeaveOthersAlone(t *testing.T) {
 		t.Errorf("bad peers reset the good sessions:\nbefore %v\nafter  %v", before, after)
 	}
 	x.waitNexthops(p, x.nodeIPs(), time.Second)
-	if s := framework.Spread(x.Context(), lab.ClientNS, url(p), 60); s[""] > 0 {
-		t.Errorf("traffic failed next to bad peers: %v", s)
+	for i := 0; i < 60; i++ {
+		if _, err := framework.Get(x.Context(), lab.ClientNS, url(p)); err != nil {
+			rs, _ := framework.KernelRoutes(lab.RouterNS, p)
+			t.Errorf("request %d failed next to bad peers: %v (router next hops now %v)", i, err, framework.RouteGateways(rs))
+		}
 	}
 	// Layer 2 still elects and announces the IP (the lab pool has an L2Advertisement).
 	x.Eventually("the Service's ServiceL2Status", 30*time.Second, func() (bool, error) {
@@ -180,4 +184,89 @@ func findStatus(items []v1beta1.BGPSessionStatus, node, peer string) *v1beta1.BG
 		}
 	}
 	return nil
+}
+
+// Routes leave the router when their reason to exist does: the Service's endpoints go
+// away, the Service is deleted, the pool is deleted.
+func TestWithdrawals(t *testing.T) {
+	x := setupBGP(t, bgpOptions{})
+	x.CreateDeployment(framework.Deployment{Name: "web", Replicas: 2})
+	p := x.lbService("web", corev1.ServiceExternalTrafficPolicyCluster)
+	x.waitNexthops(p, x.nodeIPs(), 60*time.Second)
+
+	x.Scale("web", 0)
+	x.waitNexthops(p, nil, 60*time.Second)
+	x.Scale("web", 2)
+	x.waitNexthops(p, x.nodeIPs(), 60*time.Second)
+
+	if err := x.Client.CoreV1().Services(x.Namespace).Delete(x.Context(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	x.waitNexthops(p, nil, 60*time.Second)
+
+	// The pool: a Service of its own, then the lab pool deleted (and put back afterwards).
+	x.CreateService(framework.Service{Name: "web2", Selector: "web", Type: corev1.ServiceTypeLoadBalancer})
+	p2 := netip.PrefixFrom(netip.MustParseAddr(x.WaitLoadBalancerIPs("web2", 1, 60*time.Second)[0]), 32)
+	x.waitNexthops(p2, x.nodeIPs(), 60*time.Second)
+	c := x.LoadstoneClient()
+	var pool v1beta1.IPAddressPool
+	if err := c.Get(x.Context(), client.ObjectKey{Name: lab.SamplePoolName}, &pool); err != nil {
+		t.Fatal(err)
+	}
+	restore := pool.DeepCopy()
+	restore.ObjectMeta = metav1.ObjectMeta{Name: pool.Name, Labels: pool.Labels, Annotations: pool.Annotations}
+	if err := c.Delete(x.Context(), &pool); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Create(x.Context(), restore); err != nil {
+			t.Errorf("put the lab pool back: %v", err)
+		}
+	})
+	x.waitNexthops(p2, nil, 60*time.Second)
+}
+
+// strictBFD: a peer whose BFD session is not Up gets no routes, though its BGP session
+// runs; once BFD comes up, the routes follow. BFD is kept down by dropping its packets in
+// node1's namespace.
+func TestStrictBFD(t *testing.T) {
+	x := setupBGP(t, bgpOptions{})
+	nodes := x.Lab.Nodes()
+	x.CreateDeployment(framework.Deployment{Name: "web", Replicas: 2})
+	p := x.lbService("web", corev1.ServiceExternalTrafficPolicyCluster)
+	x.waitNexthops(p, x.nodeIPs(), 60*time.Second)
+
+	const table = "ls_e2e_strict"
+	for _, cmd := range [][]string{
+		{"add", "table", "inet", table},
+		{"add", "chain", "inet", table, "in", "{ type filter hook input priority -300; }"},
+		{"add", "rule", "inet", table, "in", "udp", "dport", "3784", "drop"},
+	} {
+		if out, err := framework.Exec(nodes[0].Name, append([]string{"nft"}, cmd...)...); err != nil {
+			t.Fatalf("block BFD on node1: %v: %s", err, out)
+		}
+	}
+	blocked := true
+	unblock := func() {
+		if blocked {
+			if out, err := framework.Exec(nodes[0].Name, "nft", "delete table inet "+table); err != nil {
+				t.Errorf("unblock BFD on node1: %v: %s", err, out)
+			}
+			blocked = false
+		}
+	}
+	t.Cleanup(unblock)
+	prof := x.Namespace + "-fast"
+	x.CreateObject(framework.BFDProfile(prof, 100, 100, 3))
+	x.UpdateObject(x.Peer, func() {
+		x.Peer.Spec.BFDProfile = prof
+		x.Peer.Spec.StrictBFD = true
+	})
+	// node1's BFD cannot come up: its route goes; the others' BFD does, theirs stay.
+	x.waitNexthops(p, x.nodeIPs(nodes[1:]...), 60*time.Second)
+	if m := x.sessionMarks()[nodes[0].IP.String()]; !strings.HasPrefix(m, "Established") {
+		t.Errorf("node1's BGP session should keep running without BFD: %s", m)
+	}
+	unblock()
+	x.waitNexthops(p, x.nodeIPs(), 60*time.Second)
 }
