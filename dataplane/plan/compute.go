@@ -145,7 +145,10 @@ type backend struct {
 // backends chooses a port's backends in one family. Pods mode: endpoints on nodes that
 // are alive (this node always is), only this node's with Local; the ready ones, or if
 // none is ready the serving-terminating ones (as kube-proxy does). NodePort mode: the
-// NodePort on an address of every node that has such endpoints.
+// NodePort on an address of every other node that has such endpoints, and this node's own
+// endpoints directly: a DNAT to this node's own NodePort would end there, since the
+// connection is NATed once, before kube-proxy's NodePort rule could see it (so this
+// node's table differs from the others' in those slots).
 func backends(in Input, s Service, port Port, v6 bool) []backend {
 	var ready, terminating []Endpoint
 	for _, e := range s.Endpoints {
@@ -188,6 +191,12 @@ func backends(in Input, s Service, port Port, v6 bool) []backend {
 			add(netip.AddrPortFrom(e.Addr.Unmap(), e.Ports[port.Name]), e.Node)
 		case ModeNodePort:
 			if port.NodePort == 0 {
+				continue
+			}
+			if e.Node == in.Node {
+				if tp, ok := e.Ports[port.Name]; ok {
+					add(netip.AddrPortFrom(e.Addr.Unmap(), tp), e.Node)
+				}
 				continue
 			}
 			for _, a := range in.NodeAddrs[e.Node] {

@@ -219,6 +219,26 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
+			name: "nodeport mode: this node's own endpoints directly, not its own NodePort",
+			in: Input{Node: "n1", Alive: alive, NodeAddrs: map[string][]netip.Addr{
+				"n1": {netip.MustParseAddr("192.0.2.11")},
+				"n2": {netip.MustParseAddr("192.0.2.12")},
+			}, Services: []Service{func() Service {
+				s := httpSvc(readyEP("198.18.1.2", "n1"), readyEP("198.18.2.2", "n2"))
+				s.Mode = ModeNodePort
+				return s
+			}()}},
+			want: func(t *testing.T) Plan {
+				p := empty()
+				p.Frontends[fe80] = Dispatch{ID: 1, Size: 251}
+				p.Tables[1] = table(t, "192.0.2.12:30080", "198.18.1.2:8080")
+				p.Masquerade[fe80] = true
+				p.Remote[netip.MustParseAddr("192.0.2.12")] = true
+				p.IDs[key] = 1
+				return p
+			},
+		},
+		{
 			name: "dual stack, affinity, two IPs of one family share a table",
 			in: Input{Node: "n1", Alive: alive, Services: []Service{func() Service {
 				s := httpSvc(readyEP("198.18.1.2", "n1"), readyEP("2001:db8:18::2", "n1"))
