@@ -150,15 +150,30 @@ func TestSourceRanges(t *testing.T) {
 }
 
 // TestNodePortMode: in mode nodeport our table forwards to the NodePort of a node with
-// endpoints, where that node's kube-proxy takes over; the client gets answers and our
-// table holds the node addresses with the NodePort as backends.
+// endpoints, where that node's kube-proxy takes over; the client gets answers, and the
+// table of a node without the pod holds the pod's node address with the NodePort. (The
+// pod's own node DNATs to the pod directly: its own NodePort would refuse.)
 func TestNodePortMode(t *testing.T) {
 	e := framework.Setup(t)
 	e.CreateDeployment(framework.Deployment{Name: "web", Replicas: 1})
 	ip := create(e, svc{name: "web", app: "web", mode: "nodeport"})
 	np := e.GetService("web").Spec.Ports[0].NodePort
 	e.GetEventually(lab.ClientNS, url(ip, 8080), 60*time.Second)
+	e.WaitDeploymentReady("web", 1)
+	pods, err := e.Client.CoreV1().Pods(e.Namespace).List(e.Context(), metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("the web pod: %v (%d pods)", err, len(pods.Items))
+	}
 	node := e.Lab.Nodes()[0]
+	if pods.Items[0].Spec.NodeName == node.Name {
+		node = e.Lab.Nodes()[1]
+	}
+	// Every answer, whichever node the router's ECMP or L2 sends it to.
+	for i := 0; i < 20; i++ {
+		if _, err := framework.Get(e.Context(), lab.ClientNS, url(ip, 8080)); err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
 	e.Eventually("our table on "+node.Name+" forwards "+ip+" to a NodePort", 30*time.Second, func() (bool, error) {
 		ours, err := ourTable(node.Name)
 		if err != nil {
