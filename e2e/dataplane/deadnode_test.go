@@ -17,8 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
@@ -114,23 +112,6 @@ func spreadDeployment(e *framework.Env, name string, replicas int32) {
 			e.T.Fatalf("no pod of %s on %s: %v", name, n.Name, perNode)
 		}
 	}
-}
-
-// l2Client is a client that knows Loadstone's types (for ServiceL2Status).
-func l2Client(e *framework.Env) client.Client {
-	e.T.Helper()
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		e.T.Fatal(err)
-	}
-	if err := v1beta1.AddToScheme(s); err != nil {
-		e.T.Fatal(err)
-	}
-	c, err := client.New(e.Config, client.Options{Scheme: s})
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	return c
 }
 
 // announcer returns the only node whose ServiceL2Status lists ip for service (an error
@@ -347,7 +328,7 @@ func endpointsOn(e *framework.Env, service, node string) []string {
 func deadNodeRun(e *framework.Env, service, ip string, capAfter, quiet time.Duration) deadRun {
 	e.T.Helper()
 	waitAllNodesServe(e, service, ip, 180*time.Second)
-	c := l2Client(e)
+	c := e.LoadstoneClient()
 	var r deadRun
 	e.Eventually("one announcer of "+ip, 60*time.Second, func() (bool, error) {
 		var err error
