@@ -60,12 +60,7 @@ func (b *BGP) Apply(ctx context.Context, d Decision) Report {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var rep Report
-	bfdByAddr := map[netip.Addr]bfd.Status{}
-	if b.BFD != nil {
-		for _, st := range b.BFD.Sessions() {
-			bfdByAddr[st.Peer] = st
-		}
-	}
+	bfdByAddr := b.bfdSessions()
 	bfdUp := map[string]bool{}
 	for _, p := range b.last.Peers {
 		if p.BFD != nil && bfdByAddr[p.Address].State == bfd.StateUp {
@@ -100,13 +95,17 @@ func (b *BGP) Apply(ctx context.Context, d Decision) Report {
 	}
 	b.last, b.peers = plan, peers
 
+	// The decision's problems and the server's (a router ID change waiting for a restart):
+	// both reach the status of their peer and an Event.
+	all := append(slices.Clone(plan.Problems), b.Server.Problems()...)
 	problems := map[string][]string{}
-	for _, pr := range append(slices.Clone(plan.Problems), b.Server.Problems()...) {
+	for _, pr := range all {
 		if pr.Kind == routes.KindBGPPeer {
 			problems[pr.Name] = append(problems[pr.Name], pr.Message)
 		}
 	}
-	rep.BGP = &BGPReport{Problems: plan.Problems}
+	rep.BGP = &BGPReport{Problems: all}
+	bfdByAddr = b.bfdSessions() // again: Set may have just created or removed sessions
 	sessions := map[string]bgp.Session{}
 	for _, s := range b.Server.Sessions() {
 		sessions[s.Peer] = s
@@ -121,16 +120,7 @@ func (b *BGP) Apply(ctx context.Context, d Decision) Report {
 		}
 		if p.BFD != nil {
 			out.BFDProfile = p.BFD.Profile
-			st, ok := bfdByAddr[p.Address]
-			if b.BFD != nil {
-				// Read again: Set may have just created the session.
-				for _, cur := range b.BFD.Sessions() {
-					if cur.Peer == p.Address {
-						st, ok = cur, true
-					}
-				}
-			}
-			if ok {
+			if st, ok := bfdByAddr[p.Address]; ok {
 				out.BFDState = v1beta1.BFDSessionState(st.State.String())
 				if !st.LastDown.IsZero() {
 					out.BFDLastDown = st.LastDown
@@ -146,6 +136,17 @@ func (b *BGP) Apply(ctx context.Context, d Decision) Report {
 		rep.BGP.Sessions = append(rep.BGP.Sessions, out)
 	}
 	return rep
+}
+
+// bfdSessions reads the BFD sessions by peer address (none without a BFD manager).
+func (b *BGP) bfdSessions() map[netip.Addr]bfd.Status {
+	out := map[netip.Addr]bfd.Status{}
+	if b.BFD != nil {
+		for _, st := range b.BFD.Sessions() {
+			out[st.Peer] = st
+		}
+	}
+	return out
 }
 
 // OnBFDChange is the BFD manager's OnChange: a session that goes Down from Up tears its
