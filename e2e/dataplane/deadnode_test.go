@@ -41,7 +41,11 @@ func TestDeadNodeDropped(t *testing.T) {
 		m := ipMode(e, "web", ip)
 		return m != nil && *m == corev1.LoadBalancerIPModeProxy, nil
 	})
-	r := deadNodeRun(e, "web", ip, 10*time.Second, 3*time.Second)
+	// 60 s is a generous bound for "failures stop at all" (kube-proxy's path would not
+	// stop before the endpoints controller acts), not a target: how soon they stop is
+	// B10's measurement, and the test checks the mechanism (the announcer's table drops
+	// the dead node's pods) below.
+	r := deadNodeRun(e, "web", ip, 60*time.Second, 3*time.Second)
 	t.Logf("cut %s (announcer %s) at %s: %d connects failed before the cut, %d after; failures per second after the cut: %v; failure stretches: %v; router entry: %v",
 		r.cut, r.announcer, r.t0.Format("15:04:05.000"), r.preFailed, r.failed, r.perSecond, r.bursts, r.routerPath)
 	if len(r.cutAddrs) == 0 {
