@@ -3,16 +3,12 @@ package nft
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/bits"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +17,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netns"
 
+	"github.com/loadstone-lb/loadstone/internal/netnstest"
 	"github.com/loadstone-lb/loadstone/internal/nsthread"
 )
 
@@ -49,22 +46,12 @@ func backendV6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("2001:
 
 func run(t testing.TB, args ...string) {
 	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	netnstest.Run(t, args...)
 }
 
 func kernelTest(t testing.TB) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("kernel test: creates network namespaces; skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test: needs root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("kernel test: needs iproute2")
-	}
+	netnstest.Skip(t)
 }
 
 // newLab builds the namespaces with nBackends backends, each serving TCP and UDP on
@@ -72,33 +59,17 @@ func kernelTest(t testing.TB) {
 func newLab(t testing.TB, nBackends int) *lab {
 	t.Helper()
 	kernelTest(t)
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	sfx := hex.EncodeToString(b)
+	sfx := netnstest.Suffix()
 	l := &lab{client: "lsdp-c-" + sfx, node: "lsdp-n-" + sfx}
 	for i := 1; i <= nBackends; i++ {
 		l.backends = append(l.backends, fmt.Sprintf("lsdp-b%d-%s", i, sfx))
 	}
 	for _, ns := range append([]string{l.client, l.node}, l.backends...) {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("delete netns %s: %v\n%s", ns, err, out)
-			}
-		})
-		fwd := "0"
+		extra := []string{"net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"}
 		if ns == l.node {
-			fwd = "1"
+			extra = append(extra, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 		}
-		for _, kv := range []string{
-			"net.ipv4.ip_forward=" + fwd, "net.ipv6.conf.all.forwarding=" + fwd,
-			"net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
-			"net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
-			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-		} {
-			run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", kv)
-		}
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+		netnstest.New(t, ns, extra...)
 	}
 	link := func(peer, nodeIf, peerIf, nodeV4, peerV4, nodeV6, peerV6 string) {
 		run(t, "ip", "link", "add", nodeIf, "netns", l.node, "type", "veth", "peer", "name", peerIf, "netns", peer)
