@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,9 +48,7 @@ import (
 // LOADSTONE_BENCH_DATA set, each case's samples go to b2.jsonl (internal/benchdata) for
 // bench/plot's b2-failover.svg and b2-timeline.svg.
 func TestB2(t *testing.T) {
-	if os.Getenv("LOADSTONE_BENCH") != "1" {
-		t.Skip("benchmark B2: set LOADSTONE_BENCH=1 (or run BenchmarkB2 with -bench)")
-	}
+	benchdata.Require(t, "B2")
 	runB2(t, func(name string, f func(testing.TB)) { t.Run(name, func(t *testing.T) { f(t) }) })
 }
 
@@ -76,15 +73,8 @@ type b2Case struct {
 	setup func(tb testing.TB) (netip.Prefix, []lab.Node, lab.Node)
 }
 
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
 func runB2(tb testing.TB, sub func(string, func(testing.TB))) {
-	runs, holdRuns := envInt("LOADSTONE_B2_RUNS", 10), envInt("LOADSTONE_B2_HOLD_RUNS", 3)
+	runs, holdRuns := benchdata.EnvInt("LOADSTONE_B2_RUNS", 10), benchdata.EnvInt("LOADSTONE_B2_HOLD_RUNS", 3)
 	ref := func(bfd bool) func(tb testing.TB) (netip.Prefix, []lab.Node, lab.Node) {
 		return func(tb testing.TB) (netip.Prefix, []lab.Node, lab.Node) {
 			e := framework.Setup(tb)
@@ -151,12 +141,7 @@ func runB2(tb testing.TB, sub func(string, func(testing.TB))) {
 		})
 	}
 	table := b2Table(order, results)
-	fmt.Println(table)
-	if out := os.Getenv("LOADSTONE_BENCH_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
-			tb.Errorf("write %s: %v", out, err)
-		}
-	}
+	benchdata.Report(tb, table)
 }
 
 // runB2Case runs one case c.runs times and returns the samples of the runs in which the

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/loadstone-lb/loadstone/e2e/framework"
+	"github.com/loadstone-lb/loadstone/internal/benchdata"
 )
 
 // B10 (shared/BENCHMARKS.md): backend-node death on the LB path. Six pods spread over the
@@ -35,9 +36,7 @@ import (
 // LOADSTONE_B10_RUNS sets the runs per path (default 5); LOADSTONE_BENCH_OUT names a file
 // to write the markdown table to.
 func TestB10(t *testing.T) {
-	if os.Getenv("LOADSTONE_BENCH") != "1" {
-		t.Skip("benchmark B10: set LOADSTONE_BENCH=1 (or run BenchmarkB10 with -bench)")
-	}
+	benchdata.Require(t, "B10")
 	runB10(t)
 }
 
@@ -97,12 +96,7 @@ func runB10(tb testing.TB) {
 	// The cut node is back for whatever runs next.
 	waitAllNodesServe(e, paths[0].service, paths[0].ip, 180*time.Second)
 	table := b10Table(paths, runs, capAfter)
-	fmt.Println(table)
-	if out := os.Getenv("LOADSTONE_BENCH_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
-			tb.Errorf("write %s: %v", out, err)
-		}
-	}
+	benchdata.Report(tb, table)
 }
 
 // b10Stat is a percentile of the time until failures stop; capped when that run's

@@ -34,9 +34,7 @@ import (
 // whose names it contains; LOADSTONE_B1_BACKENDS_ELSEWHERE=1 moves the backends off the
 // announcing node first.
 func TestB1(t *testing.T) {
-	if os.Getenv("LOADSTONE_BENCH") != "1" {
-		t.Skip("benchmark B1: set LOADSTONE_BENCH=1 (or run BenchmarkB1 with -bench)")
-	}
+	benchdata.Require(t, "B1")
 	runB1(t)
 }
 
@@ -174,12 +172,7 @@ func runB1(tb testing.TB) {
 		}
 	}
 	table := b1Table(results, runs)
-	fmt.Println(table)
-	if out := os.Getenv("LOADSTONE_BENCH_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
-			tb.Errorf("write %s: %v", out, err)
-		}
-	}
+	benchdata.Report(tb, table)
 }
 
 // b1Timeline sums probe outcomes of all runs of a case in 10 ms buckets around the

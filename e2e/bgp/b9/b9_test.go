@@ -51,9 +51,7 @@ import (
 // 10000) the prefixes, LOADSTONE_B9_CASES="BIRD" runs only the cases ("router ← speaker")
 // whose names contain it; LOADSTONE_BENCH_OUT names a file to append the table to.
 func TestB9(t *testing.T) {
-	if os.Getenv("LOADSTONE_BENCH") != "1" {
-		t.Skip("benchmark B9: set LOADSTONE_BENCH=1 (or run BenchmarkB9 with -bench)")
-	}
+	benchdata.Require(t, "B9")
 	runB9(t, func(name string, f func(testing.TB)) { t.Run(name, func(t *testing.T) { f(t) }) })
 }
 
@@ -86,13 +84,6 @@ type b9Router struct {
 	start func(tb testing.TB, l *b9Lab)
 }
 
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
 // b9Speaker is what announces the prefixes: runOnce measures one run against l's router.
 type b9Speaker struct {
 	name    string
@@ -107,7 +98,7 @@ func runB9(tb testing.TB, sub func(string, func(testing.TB))) {
 	if os.Geteuid() != 0 {
 		tb.Skip("benchmark B9: needs root")
 	}
-	runs, n := envInt("LOADSTONE_B9_RUNS", 3), envInt("LOADSTONE_B9_PREFIXES", 10000)
+	runs, n := benchdata.EnvInt("LOADSTONE_B9_RUNS", 3), benchdata.EnvInt("LOADSTONE_B9_PREFIXES", 10000)
 	frrBins := []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"}
 	routers := []b9Router{
 		{"FRR 8 (zebra)", frrBins, startFRR},
