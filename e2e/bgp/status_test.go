@@ -60,8 +60,11 @@ func TestDualStackECMPAndStatus(t *testing.T) {
 	x.waitNexthops(p6, want6, 60*time.Second)
 	for _, p := range []netip.Prefix{p4, p6} {
 		x.steady(p)
-		spread := framework.Spread(x.Context(), lab.ClientNS, url(p), 150)
+		spread, errs := framework.SpreadErrors(x.Context(), lab.ClientNS, url(p), 150)
 		t.Logf("%s: answers per pod: %v", p, spread)
+		for _, err := range errs {
+			t.Logf("%s: %v", p, err)
+		}
 		if spread[""] > 0 || len(spread) < 3 {
 			t.Errorf("%s: want answers from 3 pods and no failure, got %v", p, spread)
 		}

@@ -304,5 +304,6 @@ func WeightsProportional(got, want map[string]int) bool {
 
 // SpreadByNode sends n GETs from ns to url and counts answers per answering node.
 func SpreadByNode(ctx context.Context, ns, url string, n int) map[string]int {
-	return spreadBy(ctx, ns, url, n, func(a Answer) string { return a.Node })
+	out, _ := spreadBy(ctx, ns, url, n, func(a Answer) string { return a.Node })
+	return out
 }

@@ -89,21 +89,31 @@ func (e *Env) GetEventually(ns, url string, timeout time.Duration) Answer {
 
 // Spread sends n GETs from ns and counts answers per pod; errors are counted under "".
 func Spread(ctx context.Context, ns, url string, n int) map[string]int {
+	out, _ := SpreadErrors(ctx, ns, url, n)
+	return out
+}
+
+// SpreadErrors is Spread that also returns the errors counted under "", so a test can say
+// why requests failed.
+func SpreadErrors(ctx context.Context, ns, url string, n int) (map[string]int, []error) {
 	return spreadBy(ctx, ns, url, n, func(a Answer) string { return a.Pod })
 }
 
-// spreadBy sends n GETs from ns and counts answers by key; errors are counted under "".
-func spreadBy(ctx context.Context, ns, url string, n int, key func(Answer) string) map[string]int {
+// spreadBy sends n GETs from ns and counts answers by key; errors are counted under "" and
+// returned.
+func spreadBy(ctx context.Context, ns, url string, n int, key func(Answer) string) (map[string]int, []error) {
 	out := map[string]int{}
+	var errs []error
 	for i := 0; i < n; i++ {
 		a, err := Get(ctx, ns, url)
 		if err != nil {
 			out[""]++
+			errs = append(errs, fmt.Errorf("request %d at %s: %w", i, time.Now().Format("15:04:05.000"), err))
 			continue
 		}
 		out[key(a)]++
 	}
-	return out
+	return out, errs
 }
 
 // UDPEcho sends msg to addr over UDP from inside ns and returns the echo.
