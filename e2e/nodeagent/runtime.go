@@ -34,7 +34,9 @@ type ExitError struct {
 	Code int
 }
 
-func (e *ExitError) Error() string { return fmt.Sprintf("command terminated with exit code %d", e.Code) }
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("command terminated with exit code %d", e.Code)
+}
 
 // ExitCode returns e.Code (the interface remotecommand's exit-code errors use).
 func (e *ExitError) ExitCode() int { return e.Code }
