@@ -43,7 +43,8 @@ type L2AdvertisementSpec struct {
 
 // L2AdvertisementStatus is the observed state of a L2Advertisement, written by the controller.
 type L2AdvertisementStatus struct {
-	// Conditions: Valid (see ConditionValid).
+	// Conditions: Valid (see ConditionValid), and InterfacesFound (see
+	// ConditionInterfacesFound) when the advertisement names interfaces.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -79,3 +80,16 @@ type L2AdvertisementList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []L2Advertisement `json:"items"`
 }
+
+// ConditionInterfacesFound is set by the controller on an L2Advertisement that names
+// interfaces. It is False (reason InterfaceMissing) when a named interface is missing on
+// every node that reported about it in a ServiceL2Status (status.missingInterfaces, or
+// status.interfaces when the node answers on it) and present on none; True (reason
+// InterfacesFound) otherwise. Nodes report only for the IPs they are elected for, so
+// True means "no node elected for this advertisement's addresses lacks an interface on
+// every such node", not that every node has every interface.
+const ConditionInterfacesFound = "InterfacesFound"
+
+// ReasonInterfacesFound is the reason of a True InterfacesFound condition (a False one
+// has reason ReasonInterfaceMissing).
+const ReasonInterfacesFound = "InterfacesFound"

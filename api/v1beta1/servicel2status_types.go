@@ -33,11 +33,29 @@ type ServiceL2StatusStatus struct {
 	// +listType=set
 	// +optional
 	IPs []string `json:"ips,omitempty"`
+	// MissingInterfaces are the interfaces that the L2Advertisements selecting this node
+	// for the Service's IPs name but that this node does not have. The IPs are still
+	// announced on the node's other interfaces when some are left (see Interfaces and the
+	// Announced condition).
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	MissingInterfaces []MissingInterface `json:"missingInterfaces,omitempty"`
 	// Conditions: Announced (see ConditionAnnounced).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// MissingInterface is an interface named by an L2Advertisement that a node does not have.
+type MissingInterface struct {
+	// L2Advertisement is the advertisement that names the interface.
+	// +kubebuilder:validation:MaxLength=253
+	L2Advertisement string `json:"l2Advertisement"`
+	// Interface is the interface name.
+	// +kubebuilder:validation:MaxLength=15
+	Interface string `json:"interface"`
 }
 
 // ConditionAnnounced is True on a ServiceL2Status when the node answers for all the IPs it
