@@ -34,9 +34,10 @@ build: ## Build static controller and speaker binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X $(LOGGING_PKG).version=$(VERSION) -X $(LOGGING_PKG).commit=$(COMMIT)" -o $(BIN)/ ./controller ./speaker
 
 .PHONY: generate
-generate: ## Regenerate deepcopy code, CRD manifests and the chart's CRDs (controller-gen, pinned).
+generate: ## Regenerate deepcopy code, CRD manifests, the chart's CRDs and docs/reference.md.
 	hack/generate.sh
 	rm -f charts/loadstone/crds/*.yaml && cp config/crd/bases/*.yaml charts/loadstone/crds/
+	$(GO) run ./hack/crdref config/crd/bases docs/reference.md
 
 .PHONY: test
 test: deps k8s-binaries ## Install what is missing, then run unit, envtest, kernel and e2e tests.
