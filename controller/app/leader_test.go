@@ -50,7 +50,7 @@ func TestLeaderElection(t *testing.T) {
 	waitWrites := func(who string, reg *prometheus.Registry, want float64) {
 		t.Helper()
 		eventually(t, fmt.Sprintf("%s controller to have written %v Service statuses", who, want), func() (bool, string) {
-			got := counter(t, reg, "loadstone_controller_status_writes_total")
+			got := counter(t, reg, "loadstone_controller_service_status_writes_total")
 			return got == want, fmt.Sprintf("%v writes", got)
 		})
 	}
@@ -73,7 +73,7 @@ func TestLeaderElection(t *testing.T) {
 		t.Fatalf("the Lease changed hands while the first controller ran: holder %q transitions %d, was %q %d", h, tr, holder1, transitions1)
 	}
 	waitWrites("the first", reg1, 2) // s1 and s2
-	if got := counter(t, reg2, "loadstone_controller_status_writes_total"); got != 0 {
+	if got := counter(t, reg2, "loadstone_controller_service_status_writes_total"); got != 0 {
 		t.Fatalf("the second controller wrote %v Service statuses while not leading", got)
 	}
 

@@ -18,7 +18,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		total: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "loadstone_controller_pool_addresses_total",
+			Name: "loadstone_controller_pool_addresses",
 			Help: "Usable addresses of a pool (in use plus available), per family.",
 		}, []string{"pool", "family"}),
 		inUse: prometheus.NewGaugeVec(prometheus.GaugeOpts{

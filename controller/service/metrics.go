@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 		allocated: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loadstone_controller_status_writes_total",
+			Name: "loadstone_controller_service_status_writes_total",
 			Help: "Service status writes (allocations, changes and releases).",
 		}),
 	}

@@ -102,8 +102,8 @@
 // kernel then silently applies only the head of the list. The netlink buffers are 1 MiB
 // (a smaller receive buffer gets "no buffer space" on large batches). Any error leaves
 // the applier dirty: the next Apply is a full sync. Each sync first reads the named
-// counters into loadstone_speaker_dataplane_packets_rejected_total and
-// loadstone_speaker_dataplane_packets_dropped_source_range_total.
+// counters into loadstone_dataplane_packets_rejected_total and
+// loadstone_dataplane_packets_dropped_source_range_total.
 //
 // google/nftables v0.3.0 does not decode verdict map data, so the verdict maps are
 // listed by raw netlink (verdict.go); so are rule comments, which then depend on no

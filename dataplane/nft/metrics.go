@@ -15,24 +15,24 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "loadstone_speaker_dataplane_sync_duration_seconds",
+			Name:    "loadstone_dataplane_sync_duration_seconds",
 			Help:    "Duration of dataplane syncs: full (table rebuilt) or partial (changed elements only).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}, []string{"kind"}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loadstone_speaker_dataplane_sync_failures_total",
+			Name: "loadstone_dataplane_sync_failures_total",
 			Help: "Dataplane syncs that failed; the next one is a full sync.",
 		}),
 		objects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "loadstone_speaker_dataplane_objects",
+			Name: "loadstone_dataplane_objects",
 			Help: "Objects programmed in table inet loadstone, by kind (chains and set/map elements).",
 		}, []string{"kind"}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loadstone_speaker_dataplane_packets_rejected_total",
+			Name: "loadstone_dataplane_packets_rejected_total",
 			Help: "New connections to LB IPs without endpoints answered with a TCP RST or ICMP unreachable (read from nftables at each sync).",
 		}),
 		droppedSourceRange: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loadstone_speaker_dataplane_packets_dropped_source_range_total",
+			Name: "loadstone_dataplane_packets_dropped_source_range_total",
 			Help: "Packets to LB IPs dropped by loadBalancerSourceRanges (read from nftables at each sync).",
 		}),
 		known: map[string]bool{},

@@ -40,7 +40,8 @@ type Options struct {
 	// Scheme resolves the kind of the objects Events are about.
 	Scheme *runtime.Scheme
 	// Controller is the reportingController (for example "loadstone-controller");
-	// Instance the reportingInstance (default: Controller-hostname).
+	// Instance the reportingInstance (default: Controller-hostname). Controller also
+	// names the counter: loadstone_controller_events_total for "loadstone-controller".
 	Controller, Instance string
 	Log                  logr.Logger
 	Registerer           prometheus.Registerer
@@ -105,7 +106,7 @@ func New(opts Options) *Recorder {
 		host, _ := os.Hostname()
 		opts.Instance = opts.Controller + "-" + host
 	}
-	return &Recorder{opts: opts, queue: make(chan queued, opts.QueueSize), m: newMetrics(opts.Registerer),
+	return &Recorder{opts: opts, queue: make(chan queued, opts.QueueSize), m: newMetrics(opts.Registerer, opts.Controller),
 		seed: maphash.MakeSeed(), recent: map[repeatKey]*list.Element{}, order: list.New()}
 }
 

@@ -17,32 +17,32 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		syncs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "loadstone_speaker_l2_sync_duration_seconds",
-			Help:    "Duration of layer-2 syncs (observe, compute, apply, status), by result.",
+			Name:    "loadstone_speaker_sync_duration_seconds",
+			Help:    "Duration of the speaker's syncs (observe, decide, apply every announcer, report), by result.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"result"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loadstone_speaker_l2_duplicate_owner_actions_total",
+			Name: "loadstone_speaker_layer2_duplicate_owner_actions_total",
 			Help: "Duplicate-owner conflicts handled, by tie-break action (Defend, Yield).",
 		}, []string{"action"}),
 		problems: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loadstone_speaker_l2_problems",
+			Name: "loadstone_speaker_layer2_problems",
 			Help: "Problems found by the last sync (missing interfaces, IPs in no pool).",
 		}),
 		degraded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loadstone_speaker_l2_membership_degraded",
+			Name: "loadstone_speaker_sync_membership_degraded",
 			Help: "1 when the last sync used Node readiness instead of memberlist liveness.",
 		}),
 		elected: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loadstone_speaker_l2_elected_ips",
+			Name: "loadstone_speaker_layer2_elected_ips",
 			Help: "IPs this node won the election for in the last sync.",
 		}),
 		reclaims: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loadstone_speaker_l2_reannounce_rounds_total",
+			Name: "loadstone_speaker_layer2_reannounce_rounds_total",
 			Help: "Gratuitous rounds for IPs this node already owned, by reason (arrival: a member (re)appeared; released: another node's status stopped listing an owned IP).",
 		}, []string{"reason"}),
 		withheld: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loadstone_speaker_dataplane_withheld_ips",
+			Name: "loadstone_speaker_layer2_withheld_ips",
 			Help: "LB IPs this node elected for layer 2 but does not announce yet, because its dataplane does not carry them (announce only when ready).",
 		}),
 		announceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{

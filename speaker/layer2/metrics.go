@@ -16,31 +16,31 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loadstone_layer2_requests_received_total",
+			Name: "loadstone_speaker_layer2_requests_received_total",
 			Help: "ARP requests and Neighbor Solicitations received, by family and whether this node owned the IP.",
 		}, []string{"family", "owned"}),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loadstone_layer2_replies_sent_total",
+			Name: "loadstone_speaker_layer2_replies_sent_total",
 			Help: "ARP replies and solicited Neighbor Advertisements sent.",
 		}, []string{"family"}),
 		gratuitous: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loadstone_layer2_gratuitous_sent_total",
+			Name: "loadstone_speaker_layer2_gratuitous_sent_total",
 			Help: "Gratuitous ARPs (request form) and unsolicited Neighbor Advertisements sent.",
 		}, []string{"family"}),
 		owned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "loadstone_layer2_owned_ips",
+			Name: "loadstone_speaker_layer2_owned_ips",
 			Help: "LB IPs this node currently answers for (counted once per IP, whatever the number of interfaces).",
 		}, []string{"family"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loadstone_layer2_ownership_changes_total",
+			Name: "loadstone_speaker_layer2_ownership_changes_total",
 			Help: "IPs this node started (gained) or stopped (lost) answering for.",
 		}, []string{"change"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loadstone_layer2_duplicate_owner_total",
+			Name: "loadstone_speaker_layer2_duplicate_owner_total",
 			Help: "Packets in which another link-layer address claimed an IP this node owns.",
 		}, []string{"family"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loadstone_layer2_errors_total",
+			Name: "loadstone_speaker_layer2_errors_total",
 			Help: "Socket, interface and route errors, by operation.",
 		}, []string{"op"}),
 	}

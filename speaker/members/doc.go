@@ -18,6 +18,6 @@
 //
 // Degraded mode: when memberlist cannot start, or when after StartupGrace it has never
 // reached a peer although peers were discovered, Degraded() is true, the
-// loadstone_members_degraded gauge is 1 and a warning is logged; the speaker then treats
+// loadstone_speaker_members_degraded gauge is 1 and a warning is logged; the speaker then treats
 // Node readiness as liveness.
 package members

@@ -44,9 +44,15 @@ func (b *book) peers(context.Context) ([]string, error) {
 
 func start(t *testing.T, b *book, name string, key []byte, reg prometheus.Registerer) *Members {
 	t.Helper()
+	return startWith(t, b, name, key, reg, nil)
+}
+
+// startWith is start with a last change to the Config.
+func startWith(t *testing.T, b *book, name string, key []byte, reg prometheus.Registerer, edit func(*Config)) *Members {
+	t.Helper()
 	timing := FastTiming()
 	timing.RejoinInterval = 200 * time.Millisecond
-	m, err := Start(t.Context(), Config{
+	cfg := Config{
 		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Registerer:    reg,
 		NodeName:      name,
@@ -56,7 +62,11 @@ func start(t *testing.T, b *book, name string, key []byte, reg prometheus.Regist
 		MACs:          []net.HardwareAddr{testMAC(name)},
 		Peers:         b.peers,
 		Timing:        timing,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	m, err := Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -161,7 +171,7 @@ func TestWrongKeyDoesNotJoin(t *testing.T) {
 	other := start(t, b, "intruder", []byte("fedcba9876543210fedcba9876543210"), reg)
 	// Wait until the intruder has tried (and failed) to join at least twice.
 	waitFor(t, "intruder join attempts fail", func() (bool, string) {
-		v := counter(t, reg, "loadstone_members_join_errors_total")
+		v := counter(t, reg, "loadstone_speaker_members_join_errors_total")
 		return v >= 2, fmt.Sprint(v)
 	})
 	if ms[0].Alive()["intruder"] || len(other.Alive()) != 1 {
@@ -203,7 +213,7 @@ func TestDegradedWhenNoPeerReachable(t *testing.T) {
 		t.Fatal("degraded before the startup grace")
 	}
 	waitFor(t, "degraded", func() (bool, string) { return m.Degraded(), "" })
-	if v := gauge(t, reg, "loadstone_members_degraded"); v != 1 {
+	if v := gauge(t, reg, "loadstone_speaker_members_degraded"); v != 1 {
 		t.Errorf("degraded gauge = %v", v)
 	}
 }
