@@ -60,6 +60,13 @@ func (l *Lab) startAPIServer() error {
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--event-ttl", "1h",
+		// logs, exec, attach and port-forward: the API server connects to the node agent's
+		// kubelet API at the Node's InternalIP, port 10250, verifying its serving
+		// certificate with the lab CA and presenting its own kubelet client certificate.
+		"--kubelet-client-certificate", pp.kubeletClientCert,
+		"--kubelet-client-key", pp.kubeletClientKey,
+		"--kubelet-certificate-authority", pp.caCert,
+		"--kubelet-preferred-address-types", "InternalIP",
 	}
 	_, err := l.startProc("kube-apiserver", ControlPlaneNS, api)
 	return err
@@ -156,6 +163,14 @@ func (l *Lab) NodeAgentArgs(bin string, n Node) []string {
 		"--pod-cidr6", n.PodCIDR6.String(),
 		"--state-dir", l.NodeStateDir(n),
 	}
+}
+
+// NodeAgentKubeletAPIArgs are the node agent flags that turn on its kubelet API (logs,
+// exec, attach, port-forward) with n's serving certificate and the lab CA as client CA
+// (see nodeagent.KubeletAPIFlags).
+func (l *Lab) NodeAgentKubeletAPIArgs(n Node) []string {
+	cert, key := l.KubeletCertPaths(n)
+	return []string{"--kubelet-cert", cert, "--kubelet-key", key, "--kubelet-client-ca", l.pki.caCert}
 }
 
 // NodeStateDir is the node agent's state directory of n.

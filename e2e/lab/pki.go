@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -129,13 +130,31 @@ type pkiPaths struct {
 	caCert, caKey         string
 	serverCert, serverKey string
 	saKey, saPub          string
+	// The API server's client certificate towards the kubelets (node agents).
+	kubeletClientCert, kubeletClientKey string
 }
+
+// KubeletClientUser is the user of the API server's kubelet client certificate (kubeadm's
+// name). Its group system:masters lets it use every node's kubelet API (the agents
+// authorize it with a SubjectAccessReview for nodes/proxy).
+const KubeletClientUser = "kube-apiserver-kubelet-client"
 
 func newPKIPaths(dir string) pkiPaths {
 	p := func(n string) string { return filepath.Join(dir, n) }
 	return pkiPaths{dir: dir, caCert: p("ca.crt"), caKey: p("ca.key"),
 		serverCert: p("apiserver.crt"), serverKey: p("apiserver.key"),
-		saKey: p("sa.key"), saPub: p("sa.pub")}
+		saKey: p("sa.key"), saPub: p("sa.pub"),
+		kubeletClientCert: p("apiserver-kubelet-client.crt"), kubeletClientKey: p("apiserver-kubelet-client.key")}
+}
+
+// CACertPath is the lab's CA certificate (PEM): it signs every server and client
+// certificate of the lab.
+func (l *Lab) CACertPath() string { return l.pki.caCert }
+
+// KubeletCertPaths returns the serving certificate and key of n's kubelet API (the node
+// agent's), valid for the node's IPv4 and IPv6 addresses and its name.
+func (l *Lab) KubeletCertPaths(n Node) (cert, key string) {
+	return filepath.Join(l.pki.dir, "kubelet-"+n.Name+".crt"), filepath.Join(l.pki.dir, "kubelet-"+n.Name+".key")
 }
 
 // KubeconfigPath returns the kubeconfig of an identity (by its File name).
@@ -143,8 +162,9 @@ func (l *Lab) KubeconfigPath(file string) string {
 	return filepath.Join(l.cfg.Dir, "kubeconfig", file+".kubeconfig")
 }
 
-// generatePKI writes a fresh CA, the API server's serving certificate, the service-account
-// signing key pair, and a certificate + kubeconfig per identity.
+// generatePKI writes a fresh CA, the API server's serving certificate and its kubelet
+// client certificate, each node's kubelet serving certificate, the service-account signing
+// key pair, and a certificate + kubeconfig per identity.
 func (l *Lab) generatePKI() error {
 	pp := l.pki
 	if err := os.MkdirAll(pp.dir, 0o700); err != nil {
@@ -174,6 +194,25 @@ func (l *Lab) generatePKI() error {
 		return fmt.Errorf("apiserver certificate: %w", err)
 	}
 	files[pp.serverCert], files[pp.serverKey] = sc, sk
+	kc, kk, err := c.issue(KubeletClientUser, []string{"system:masters"}, false, nil, nil)
+	if err != nil {
+		return fmt.Errorf("apiserver kubelet client certificate: %w", err)
+	}
+	files[pp.kubeletClientCert], files[pp.kubeletClientKey] = kc, kk
+	for _, n := range l.nodes {
+		var nodeIPs []net.IP
+		for _, a := range []netip.Addr{n.IP, n.IP6} {
+			if a.IsValid() {
+				nodeIPs = append(nodeIPs, a.AsSlice())
+			}
+		}
+		nc, nk, err := c.issue("system:node:"+n.Name, []string{"system:nodes"}, true, nodeIPs, []string{n.Name})
+		if err != nil {
+			return fmt.Errorf("kubelet serving certificate of %s: %w", n.Name, err)
+		}
+		cert, key := l.KubeletCertPaths(n)
+		files[cert], files[key] = nc, nk
+	}
 
 	sa, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
