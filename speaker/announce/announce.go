@@ -110,6 +110,16 @@ type Plan struct {
 	Elections map[netip.Addr]Election
 	// Problems are sorted by IP, then kind.
 	Problems []Problem
+	// Missing lists, whatever the elections, the interfaces that the L2Advertisements
+	// selecting this node name and this node does not have, sorted by advertisement, then
+	// interface. Empty when the snapshot has no interface list.
+	Missing []MissingInterface
+}
+
+// MissingInterface is an interface an L2Advertisement names that this node lacks.
+type MissingInterface struct {
+	Advertisement string
+	Interface     string
 }
 
 // Desired returns Own as IP → interfaces.
@@ -149,6 +159,13 @@ func Compute(s Snapshot) Plan {
 	}
 	nodes := slices.Clone(s.Nodes)
 	slices.SortFunc(nodes, func(a, b Node) int { return cmpString(a.Name, b.Name) })
+	var self Node
+	for _, n := range nodes {
+		if n.Name == s.Self {
+			self = n
+		}
+	}
+	plan.Missing = missing(s.Config, self, s.Interfaces)
 
 	for _, ip := range slices.SortedFunc(maps.Keys(groups), netip.Addr.Compare) {
 		g := groups[ip]
@@ -185,12 +202,6 @@ func Compute(s Snapshot) Plan {
 		if res.Status != election.Announced || res.Winner != s.Self {
 			continue
 		}
-		var self Node
-		for _, n := range nodes {
-			if n.Name == s.Self {
-				self = n
-			}
-		}
 		ifaces, problems := interfaces(selecting(ads, self), s.Interfaces, ip, keys)
 		plan.Problems = append(plan.Problems, problems...)
 		if ifaces == nil {
@@ -202,12 +213,17 @@ func Compute(s Snapshot) Plan {
 }
 
 // interfaces returns the interfaces for an IP: [] for "route interface", nil for "none".
+// Every advertisement is checked, also after one without an interface list (which makes
+// the result the route interface): a misspelled name next to such an advertisement must
+// not go unreported, or the IP silently stops being announced when that one goes away.
 func interfaces(ads []*model.L2Advertisement, present map[string]bool, ip netip.Addr, keys []types.NamespacedName) ([]string, []Problem) {
 	var names []string
 	var problems []Problem
+	route := false
 	for _, ad := range ads {
 		if len(ad.Interfaces) == 0 {
-			return []string{}, nil
+			route = true
+			continue
 		}
 		for _, i := range ad.Interfaces {
 			if present != nil && !present[i] {
@@ -217,6 +233,9 @@ func interfaces(ads []*model.L2Advertisement, present map[string]bool, ip netip.
 			names = append(names, i)
 		}
 	}
+	if route {
+		return []string{}, problems
+	}
 	slices.Sort(names)
 	names = slices.Compact(names)
 	if len(names) == 0 {
@@ -224,6 +243,29 @@ func interfaces(ads []*model.L2Advertisement, present map[string]bool, ip netip.
 		return nil, problems
 	}
 	return names, problems
+}
+
+// missing returns the interfaces that the advertisements selecting self name and that are
+// not in present (nil present: nothing is checked).
+func missing(cfg *model.Config, self Node, present map[string]bool) []MissingInterface {
+	if present == nil {
+		return nil
+	}
+	var all []*model.L2Advertisement
+	for _, name := range slices.Sorted(maps.Keys(cfg.L2Advertisements)) {
+		all = append(all, cfg.L2Advertisements[name])
+	}
+	var out []MissingInterface
+	for _, ad := range selecting(all, self) {
+		names := slices.Clone(ad.Interfaces)
+		slices.Sort(names)
+		for _, i := range slices.Compact(names) {
+			if !present[i] {
+				out = append(out, MissingInterface{Advertisement: ad.Name, Interface: i})
+			}
+		}
+	}
+	return out
 }
 
 // PoolOf returns the pool of ip: the annotated one when it contains ip, else the first

@@ -80,6 +80,7 @@ func TestCompute(t *testing.T) {
 		wantOwn  []Announcement
 		winners  map[netip.Addr]string
 		problems []Problem
+		missing  []MissingInterface
 	}{{
 		name:    "winner announces on the route interface",
 		snap:    snap("n4", cfg(allPools), svc(svcA, ip10)),
@@ -155,6 +156,28 @@ func TestCompute(t *testing.T) {
 		wantOwn:  []Announcement{{IP: ip10, Interfaces: []string{"eth1"}, Services: []types.NamespacedName{svcA}, Pool: "v4"}},
 		winners:  map[netip.Addr]string{ip10: "n4"},
 		problems: []Problem{{Kind: InterfaceMissing, Advertisement: "x", Interface: "eth7", IP: ip10, Services: []types.NamespacedName{svcA}}},
+		missing:  []MissingInterface{{Advertisement: "x", Interface: "eth7"}},
+	}, {
+		// Issue 12: the advertisement without interfaces (sorted first here) hid the
+		// misspelled name of the other one.
+		name: "missing interface next to an advertisement without interfaces: route interface, problem kept",
+		snap: snap("n4", cfg(
+			&model.L2Advertisement{Name: "a-any", Pools: []string{"v4"}},
+			&model.L2Advertisement{Name: "b-typo", Pools: []string{"v4"}, Interfaces: []string{"eht0"}},
+		), svc(svcA, ip10)),
+		wantOwn:  []Announcement{{IP: ip10, Interfaces: []string{}, Services: []types.NamespacedName{svcA}, Pool: "v4"}},
+		winners:  map[netip.Addr]string{ip10: "n4"},
+		problems: []Problem{{Kind: InterfaceMissing, Advertisement: "b-typo", Interface: "eht0", IP: ip10, Services: []types.NamespacedName{svcA}}},
+		missing:  []MissingInterface{{Advertisement: "b-typo", Interface: "eht0"}},
+	}, {
+		name: "non-winner: no problem for the IP, but its missing interfaces are listed",
+		snap: snap("n3", cfg(
+			&model.L2Advertisement{Name: "a-any", Pools: []string{"v4"}},
+			&model.L2Advertisement{Name: "b-typo", Pools: []string{"v4"}, Interfaces: []string{"eth0", "eht0", "eht0"}},
+			&model.L2Advertisement{Name: "c-zone-b", Pools: []string{"v4"}, Interfaces: []string{"eth9"}, NodeSelectors: []labels.Selector{sel("zone=b")}},
+		), svc(svcA, ip10)),
+		winners: map[netip.Addr]string{ip10: "n4"},
+		missing: []MissingInterface{{Advertisement: "b-typo", Interface: "eht0"}},
 	}, {
 		name: "only missing interfaces: not announced, problems; other IPs unaffected",
 		snap: snap("n4", cfg(
@@ -167,6 +190,7 @@ func TestCompute(t *testing.T) {
 			{Kind: InterfaceMissing, Advertisement: "x", Interface: "eth7", IP: ip10, Services: []types.NamespacedName{svcA}},
 			{Kind: NoUsableInterface, IP: ip10, Services: []types.NamespacedName{svcA}},
 		},
+		missing: []MissingInterface{{Advertisement: "x", Interface: "eth7"}},
 	}, {
 		name:    "pool without L2Advertisement: not an L2 IP",
 		snap:    snap("n4", cfg(&model.L2Advertisement{Name: "v6only", Pools: []string{"v6"}}), svc(svcA, ip10)),
@@ -219,6 +243,9 @@ func TestCompute(t *testing.T) {
 			}
 			if d := cmp.Diff(tc.problems, p.Problems, addrCmp, cmpopts.EquateEmpty()); d != "" {
 				t.Errorf("Problems (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.missing, p.Missing, cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("Missing (-want +got):\n%s", d)
 			}
 		})
 	}

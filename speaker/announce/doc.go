@@ -13,8 +13,13 @@
 //  4. if this node wins: the interfaces are the union of the interfaces named by the
 //     advertisements that select this node; if any of them names none, the IP is announced
 //     on the interface holding the route to it (an empty list for package layer2). Named
-//     interfaces missing on this node are dropped with an InterfaceMissing problem; if none
-//     is left the IP is not announced here (the problem says so).
+//     interfaces missing on this node are dropped with an InterfaceMissing problem (also
+//     when another advertisement names none, so a misspelled name never goes unseen); if
+//     none is left the IP is not announced here (a NoUsableInterface problem says so).
+//
+// Independently of the elections, Plan.Missing lists every interface that an
+// advertisement selecting this node names and this node lacks, so each speaker can report
+// its own missing interfaces even when it announces nothing.
 //
 // Services sharing an IP are elected together (see election), so they share the node.
 package announce

@@ -100,18 +100,34 @@ func (e *Events) Diff(snap *observe.Snapshot, plan announce.Plan, applied Applie
 	e.winners = winners
 
 	current := map[string]bool{}
+	// Each node's own missing interfaces, on the advertisement, whether or not it is
+	// elected for anything: every speaker reports what it lacks.
+	for _, m := range plan.Missing {
+		key := fmt.Sprintf("missing/%s/%s", m.Advertisement, m.Interface)
+		current[key] = true
+		if e.problems[key] {
+			continue
+		}
+		out = append(out, Event{Advertisement: m.Advertisement, Type: corev1.EventTypeWarning, Reason: EventInterfaceMissing, Action: "Announce",
+			Note: fmt.Sprintf("L2Advertisement %s names interface %q, which node %s does not have; the node answers on its other interfaces only", m.Advertisement, m.Interface, self)})
+	}
 	for _, p := range plan.Problems {
-		key := fmt.Sprintf("%d/%s/%s/%s", p.Kind, p.Advertisement, p.Interface, p.IP)
+		var note string
+		if p.Kind == announce.InterfaceMissing {
+			// The note says what was decided for the IP, so it never contradicts the
+			// NoUsableInterface Event of the same plan; it is part of the key, so a
+			// change of that decision (the other advertisement went away) is told too.
+			note = fmt.Sprintf("L2Advertisement %s names interface %q, which node %s does not have; %s", p.Advertisement, p.Interface, self, decided(self, p.IP, plan))
+		}
+		key := fmt.Sprintf("%d/%s/%s/%s/%s", p.Kind, p.Advertisement, p.Interface, p.IP, note)
 		current[key] = true
 		if e.problems[key] {
 			continue
 		}
 		switch p.Kind {
 		case announce.InterfaceMissing:
-			msg := fmt.Sprintf("L2Advertisement %s names interface %q, which node %s does not have; %s is announced on its other interfaces", p.Advertisement, p.Interface, self, p.IP)
-			out = append(out, Event{Advertisement: p.Advertisement, Type: corev1.EventTypeWarning, Reason: EventInterfaceMissing, Action: "Announce", Note: msg})
 			for _, k := range p.Services {
-				out = append(out, Event{Service: k, Type: corev1.EventTypeWarning, Reason: EventInterfaceMissing, Action: "Announce", Note: msg})
+				out = append(out, Event{Service: k, Type: corev1.EventTypeWarning, Reason: EventInterfaceMissing, Action: "Announce", Note: note})
 			}
 		case announce.NoUsableInterface:
 			for _, k := range p.Services {
@@ -127,6 +143,21 @@ func (e *Events) Diff(snap *observe.Snapshot, plan announce.Plan, applied Applie
 	}
 	e.problems = current
 	return out
+}
+
+// decided says what the plan does with ip on this node: the interfaces it announces it on,
+// or that it does not announce it.
+func decided(self string, ip netip.Addr, plan announce.Plan) string {
+	for _, o := range plan.Own {
+		if o.IP != ip {
+			continue
+		}
+		if len(o.Interfaces) == 0 {
+			return fmt.Sprintf("%s is announced on the interface holding the route to it (another L2Advertisement names no interface)", ip)
+		}
+		return fmt.Sprintf("%s is announced on %s", ip, strings.Join(o.Interfaces, ","))
+	}
+	return fmt.Sprintf("%s is not announced by node %s: none of the interfaces named for it exists there", ip, self)
 }
 
 // ConflictEvents returns the Warning Events for duplicate-owner decisions taken (not

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -81,6 +82,7 @@ type want struct {
 	ips, ifaces []string
 	failed      []string
 	missing     bool
+	absent      []v1beta1.MissingInterface // named interfaces this node lacks
 }
 
 // Diff decides the writes: this node's object per Service it announces (an IP counts
@@ -117,6 +119,19 @@ func (s *Statuses) Diff(now time.Time, snap *observe.Snapshot, plan announce.Pla
 				w := get(k)
 				w.missing = true
 				w.failed = append(w.failed, fmt.Sprintf("%s: none of the named interfaces exists on this node", p.IP))
+			}
+		}
+	}
+	// Missing interfaces are listed in the objects this node writes anyway (an IP it
+	// announces on other interfaces, or one it cannot announce at all), never in a new
+	// object of their own: a withheld IP is not reported.
+	for _, p := range plan.Problems {
+		if p.Kind != announce.InterfaceMissing {
+			continue
+		}
+		for _, k := range p.Services {
+			if w := wants[k]; w != nil {
+				w.absent = append(w.absent, v1beta1.MissingInterface{L2Advertisement: p.Advertisement, Interface: p.Interface})
 			}
 		}
 	}
@@ -177,15 +192,28 @@ func (s *Statuses) Diff(now time.Time, snap *observe.Snapshot, plan announce.Pla
 		w.ips = slices.Compact(w.ips)
 		slices.Sort(w.ifaces)
 		w.ifaces = slices.Compact(w.ifaces)
+		slices.SortFunc(w.absent, func(a, b v1beta1.MissingInterface) int {
+			return cmp.Or(strings.Compare(a.L2Advertisement, b.L2Advertisement), strings.Compare(a.Interface, b.Interface))
+		})
+		w.absent = slices.Compact(w.absent)
 		cond := metav1.Condition{Type: v1beta1.ConditionAnnounced, Status: metav1.ConditionTrue,
 			Reason: v1beta1.ReasonAnnounced, Message: "answering ARP/NDP", LastTransitionTime: metav1.NewTime(now)}
+		var absent string
+		if len(w.absent) > 0 {
+			var named []string
+			for _, m := range w.absent {
+				named = append(named, fmt.Sprintf("%s (L2Advertisement %s)", m.Interface, m.L2Advertisement))
+			}
+			absent = "; named but missing on this node: " + strings.Join(named, ", ")
+		}
+		cond.Message += absent
 		if len(w.failed) > 0 {
 			cond.Status = metav1.ConditionFalse
 			cond.Reason = v1beta1.ReasonAnnounceFailed
 			if w.missing {
 				cond.Reason = v1beta1.ReasonInterfaceMissing
 			}
-			cond.Message = strings.Join(w.failed, "; ")
+			cond.Message = strings.Join(w.failed, "; ") + absent
 		}
 		old := mine[k]
 		if old == nil {
@@ -200,14 +228,14 @@ func (s *Statuses) Diff(now time.Time, snap *observe.Snapshot, plan announce.Pla
 				Labels:          map[string]string{v1beta1.LabelStatusNode: self, v1beta1.LabelStatusService: k.Name},
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: k.Name, UID: svc.UID}},
 			}}
-			st.Status = v1beta1.ServiceL2StatusStatus{Node: self, ServiceName: k.Name, IPs: w.ips, Interfaces: w.ifaces}
+			st.Status = v1beta1.ServiceL2StatusStatus{Node: self, ServiceName: k.Name, IPs: w.ips, Interfaces: w.ifaces, MissingInterfaces: w.absent}
 			meta.SetStatusCondition(&st.Status.Conditions, cond)
 			out.Create = append(out.Create, st)
 			continue
 		}
 		next := old.DeepCopy()
 		next.Status.Node, next.Status.ServiceName = self, k.Name
-		next.Status.IPs, next.Status.Interfaces = w.ips, w.ifaces
+		next.Status.IPs, next.Status.Interfaces, next.Status.MissingInterfaces = w.ips, w.ifaces, w.absent
 		meta.SetStatusCondition(&next.Status.Conditions, cond)
 		if !statusEqual(old.Status, next.Status) {
 			out.Update = append(out.Update, StatusUpdate{Old: old, New: next})
@@ -217,7 +245,8 @@ func (s *Statuses) Diff(now time.Time, snap *observe.Snapshot, plan announce.Pla
 }
 
 func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {
-	if a.Node != b.Node || a.ServiceName != b.ServiceName || !slices.Equal(a.IPs, b.IPs) || !slices.Equal(a.Interfaces, b.Interfaces) || len(a.Conditions) != len(b.Conditions) {
+	if a.Node != b.Node || a.ServiceName != b.ServiceName || !slices.Equal(a.IPs, b.IPs) || !slices.Equal(a.Interfaces, b.Interfaces) ||
+		!slices.Equal(a.MissingInterfaces, b.MissingInterfaces) || len(a.Conditions) != len(b.Conditions) {
 		return false
 	}
 	for i := range a.Conditions {
