@@ -26,6 +26,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/dataplane/nft"
+	"github.com/loadstone-lb/loadstone/internal/buildinfo"
 	"github.com/loadstone-lb/loadstone/internal/events"
 	"github.com/loadstone-lb/loadstone/internal/logging"
 	"github.com/loadstone-lb/loadstone/internal/restwrite"
@@ -101,6 +102,9 @@ func run() error {
 		return fmt.Errorf("manager: %w", err)
 	}
 	reg := ctrlmetrics.Registry
+	if err := buildinfo.Register(reg); err != nil {
+		return err
+	}
 
 	var ag *agent.Agent
 	ann := layer2.New(layer2.Config{

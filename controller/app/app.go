@@ -14,6 +14,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/controller/pools"
 	"github.com/loadstone-lb/loadstone/controller/service"
+	"github.com/loadstone-lb/loadstone/internal/buildinfo"
 	"github.com/loadstone-lb/loadstone/internal/events"
 	"github.com/loadstone-lb/loadstone/internal/restwrite"
 )
@@ -65,6 +66,9 @@ type Controller struct {
 func Setup(mgr ctrl.Manager, opts Options) (*Controller, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
+	}
+	if err := buildinfo.Register(opts.Registerer); err != nil {
+		return nil, err
 	}
 	log := mgr.GetLogger()
 	// Status patches and Events go through plain REST clients that do not decode the
