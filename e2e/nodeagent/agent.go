@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -71,6 +72,21 @@ type Config struct {
 	LeaseDuration time.Duration
 	// StatusInterval between Node status heartbeats (10s if zero).
 	StatusInterval time.Duration
+	// Catalog says how containers of each image run (see ImageCatalog): programs on the
+	// host with container-runtime semantics, or the built-in workload.
+	Catalog ImageCatalog
+	// HelperPath is the binary started to run a container's program (it must call
+	// RunHelperIfRequested first thing); "/proc/self/exe" (this program) if empty.
+	HelperPath string
+	// DNS is the cluster DNS written to the pods' resolv.conf; without a server pods use
+	// the host's resolv.conf.
+	DNS DNSConfig
+	// ClusterCAFile is the cluster CA given to pods as ca.crt when the agent makes their
+	// service-account files itself (no kube-api-access volume); empty: the namespace's
+	// kube-root-ca.crt ConfigMap.
+	ClusterCAFile string
+	// Backoff of container restarts (DefaultBackoff if zero).
+	Backoff Backoff
 	// Logger for structured logs (slog.Default() if nil).
 	Logger *slog.Logger
 	// Registerer for metrics (none if nil).
@@ -91,7 +107,9 @@ type Agent struct {
 	queue    workqueue.TypedRateLimitingInterface[types.NamespacedName]
 	informer cache.SharedIndexInformer
 
-	// Only the sync worker touches these (and Run before and after it).
+	// Only the sync worker touches these (and Run before and after it); it writes pods
+	// holding mu, which the Runtime methods read under.
+	mu    sync.RWMutex
 	pools []*Pool // one per pod CIDR, same order
 	state State
 	pods  map[types.NamespacedName]*podRun
@@ -108,8 +126,38 @@ type podRun struct {
 	cancel    context.CancelFunc
 	probes    sync.WaitGroup
 
+	// containers are the pod's program containers by name (fixed once the pod runs);
+	// names holds every container's name.
+	containers map[string]*container
+	names      map[string]bool
+	// builtin: some container is served by the built-in workload.
+	builtin bool
+	// terminating: the program containers were sent SIGTERM.
+	terminating bool
+
 	mu    sync.Mutex
 	ready map[string]*ProbeTracker // by container name
+}
+
+func (r *podRun) hasContainer(name string) bool { return r.names[name] }
+
+// containerStates returns the program containers' states by name.
+func (r *podRun) containerStates() map[string]ContainerState {
+	out := make(map[string]ContainerState, len(r.containers))
+	for name, c := range r.containers {
+		out[name] = c.State()
+	}
+	return out
+}
+
+// programsExited reports whether every program container has stopped for good.
+func (r *podRun) programsExited() bool {
+	for _, c := range r.containers {
+		if !c.exited() {
+			return false
+		}
+	}
+	return true
 }
 
 // orphan is a pod known only from the state: nothing of it runs in this process.
@@ -173,6 +221,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.HelperPath == "" {
+		cfg.HelperPath = "/proc/self/exe"
+	}
+	if cfg.Backoff == (Backoff{}) {
+		cfg.Backoff = DefaultBackoff
 	}
 	a := &Agent{
 		cfg:     cfg,
@@ -266,6 +320,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("nodeagent: pod cache did not sync: %w", ctx.Err())
 	}
 	a.cleanupOrphans()
+	a.removeGonePodDirs()
 	// Pods in the state whose objects still exist are adopted by their first sync.
 
 	var wg sync.WaitGroup
@@ -387,6 +442,7 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 			a.log.Info("pod object gone; killing it", "pod", key)
 			a.teardown(run)
 		}
+		a.removeGonePodDirs()
 		return nil
 	}
 	pod := obj.(*corev1.Pod)
@@ -395,14 +451,26 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 		run = nil
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		// Finished: the network goes, the logs stay until the object does.
 		if run != nil {
-			a.teardown(run)
+			a.teardownKeepLogs(run)
+		}
+		if pod.DeletionTimestamp != nil {
+			a.removePodDir(pod.UID)
+			return a.deletePod(ctx, pod)
 		}
 		return nil
 	}
 	if pod.DeletionTimestamp != nil {
 		killAt := pod.DeletionTimestamp.Time
-		if pod.Annotations[ExitOnSigtermAnnotation] == "true" {
+		if run != nil && !run.terminating {
+			// SIGTERM now, SIGKILL when the grace period ends.
+			run.terminating = true
+			for _, c := range run.containers {
+				c.stop(time.Until(killAt))
+			}
+		}
+		if pod.Annotations[ExitOnSigtermAnnotation] == "true" || (run != nil && !run.builtin && run.programsExited()) {
 			killAt = time.Time{}
 		}
 		if run != nil && time.Now().Before(killAt) {
@@ -433,7 +501,9 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 			return fmt.Errorf("start pod: %w", err)
 		}
 	}
-	run.workload.SetUnhealthy(pod.Annotations[UnhealthyAnnotation] == "true")
+	if run.workload != nil {
+		run.workload.SetUnhealthy(pod.Annotations[UnhealthyAnnotation] == "true")
+	}
 	if pod.Annotations[NetnsAnnotation] != run.rec.Netns && !a.noAnnotate {
 		patched, err := a.annotate(ctx, pod, run.rec.Netns)
 		switch {
@@ -451,25 +521,27 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 	return a.updateStatus(ctx, pod, run)
 }
 
-// start gives a pod its namespace, veth, addresses and workload, and starts its probes.
+// start gives a pod its namespace, veth, addresses, built-in workload and programs, and
+// starts its probes.
 func (a *Agent) start(pod *corev1.Pod) (*podRun, error) {
 	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
+	hostNet := pod.Spec.HostNetwork
 	rec, adopted := a.record(pod.UID)
 	if !adopted {
-		rec = PodRecord{
-			UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name,
-			Netns:    NetnsName(a.cfg.NetnsPrefix, a.cfg.NodeName, pod.UID),
-			HostVeth: HostVethName(pod.UID),
-		}
-		for _, pool := range a.pools {
-			ip, err := pool.Allocate()
-			if err != nil {
-				for _, got := range rec.IPs {
-					a.poolFor(got).Release(got)
+		rec = PodRecord{UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name, HostNetwork: hostNet}
+		if !hostNet {
+			rec.Netns = NetnsName(a.cfg.NetnsPrefix, a.cfg.NodeName, pod.UID)
+			rec.HostVeth = HostVethName(pod.UID)
+			for _, pool := range a.pools {
+				ip, err := pool.Allocate()
+				if err != nil {
+					for _, got := range rec.IPs {
+						a.poolFor(got).Release(got)
+					}
+					return nil, err
 				}
-				return nil, err
+				rec.IPs = append(rec.IPs, ip)
 			}
-			rec.IPs = append(rec.IPs, ip)
 		}
 		// Persist the allocation before creating anything, so that a crash never leaves
 		// a namespace the state does not know about.
@@ -478,33 +550,68 @@ func (a *Agent) start(pod *corev1.Pod) (*podRun, error) {
 			return nil, err
 		}
 	}
-	podNS, err := a.ns.Ensure(rec.Netns)
-	if err != nil {
-		return nil, err
-	}
-	spec := PodNetSpec{Bridge: a.cfg.Bridge, HostVeth: rec.HostVeth}
-	for _, ip := range rec.IPs {
-		pool := a.poolFor(ip)
-		if pool == nil {
-			podNS.Close()
-			return nil, fmt.Errorf("pod IP %s is in none of the pod CIDRs", ip)
+	podNS := netns.None()
+	workNS := a.nodeNS
+	if !hostNet {
+		var err error
+		if podNS, err = a.ns.Ensure(rec.Netns); err != nil {
+			return nil, err
 		}
-		spec.Addrs = append(spec.Addrs, netip.PrefixFrom(ip, pool.Prefix().Bits()))
-		spec.Gateways = append(spec.Gateways, pool.Gateway())
+		spec := PodNetSpec{Bridge: a.cfg.Bridge, HostVeth: rec.HostVeth}
+		for _, ip := range rec.IPs {
+			pool := a.poolFor(ip)
+			if pool == nil {
+				podNS.Close()
+				return nil, fmt.Errorf("pod IP %s is in none of the pod CIDRs", ip)
+			}
+			spec.Addrs = append(spec.Addrs, netip.PrefixFrom(ip, pool.Prefix().Bits()))
+			spec.Gateways = append(spec.Gateways, pool.Gateway())
+		}
+		if err := SetupPodNet(a.nodeNS, podNS, spec); err != nil {
+			podNS.Close()
+			return nil, err
+		}
+		workNS = podNS
 	}
-	if err := SetupPodNet(a.nodeNS, podNS, spec); err != nil {
-		podNS.Close()
-		return nil, err
+	launches := map[string]Launch{}
+	var ports []WorkloadPort
+	seen := map[WorkloadPort]bool{}
+	run := &podRun{rec: rec, podNS: podNS, startedAt: time.Now(), ready: map[string]*ProbeTracker{},
+		containers: map[string]*container{}, names: map[string]bool{}}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		l := a.cfg.Catalog.Resolve(c)
+		launches[c.Name] = l
+		run.names[c.Name] = true
+		if l.Kind != LaunchBuiltin {
+			continue
+		}
+		run.builtin = true
+		for _, p := range containerPorts(c, l) {
+			if !seen[p] {
+				seen[p] = true
+				ports = append(ports, p)
+			}
+		}
 	}
-	w, err := StartWorkload(podNS, Identity{Pod: pod.Name, Node: a.cfg.NodeName}, WorkloadPorts(&pod.Spec), a.log.With("pod", key))
-	if err != nil {
-		podNS.Close()
-		return nil, err
+	if run.builtin {
+		w, err := StartWorkload(workNS, Identity{Pod: pod.Name, Node: a.cfg.NodeName}, ports, a.log.With("pod", key))
+		if err != nil {
+			if podNS.IsOpen() {
+				podNS.Close()
+			}
+			return nil, err
+		}
+		run.workload = w
+		a.writeBuiltinLogs(pod, launches, ports)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &podRun{rec: rec, podNS: podNS, workload: w, startedAt: time.Now(), cancel: cancel, ready: map[string]*ProbeTracker{}}
+	run.cancel = cancel
 	for i := range pod.Spec.Containers {
 		c := pod.Spec.Containers[i].DeepCopy()
+		if launches[c.Name].Kind != LaunchBuiltin {
+			continue
+		}
 		tracker := &ProbeTracker{}
 		run.ready[c.Name] = tracker
 		if c.ReadinessProbe == nil {
@@ -519,23 +626,50 @@ func (a *Agent) start(pod *corev1.Pod) (*podRun, error) {
 			defer run.mu.Unlock()
 			return tracker.Observe(ok, success, failure)
 		}
+		probeIP := a.probeIP(run)
 		run.probes.Go(func() {
-			a.prober.run(ctx, rec.IPs[0], c, c.ReadinessProbe, observe, func() { a.queue.Add(key) })
+			a.prober.run(ctx, probeIP, c, c.ReadinessProbe, observe, func() { a.queue.Add(key) })
 		})
 	}
+	a.startPrograms(pod, run, launches)
+	a.mu.Lock()
 	a.pods[key] = run
+	a.mu.Unlock()
 	a.metrics.podStarts.Inc()
 	a.metrics.pods.Set(float64(len(a.pods)))
 	verb := "started pod"
 	if adopted {
 		verb = "re-adopted pod"
 	}
-	a.log.Info(verb, "pod", key, "netns", rec.Netns, "ips", rec.IPs, "ports", len(WorkloadPorts(&pod.Spec)))
+	a.log.Info(verb, "pod", key, "netns", rec.Netns, "ips", rec.IPs, "hostNetwork", hostNet, "builtinPorts", len(ports), "programs", len(run.containers))
 	return run, nil
 }
 
-// stop ends a pod's probes and workload, keeping its network.
+// writeBuiltinLogs gives each built-in workload container a log file saying what it
+// serves, so `kubectl logs` works on it too.
+func (a *Agent) writeBuiltinLogs(pod *corev1.Pod, launches map[string]Launch, ports []WorkloadPort) {
+	for _, c := range pod.Spec.Containers {
+		if launches[c.Name].Kind != LaunchBuiltin {
+			continue
+		}
+		dir := a.containerLogDir(pod.UID, c.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			a.log.Warn("built-in workload log", "err", err)
+			continue
+		}
+		line := fmt.Sprintf("%s built-in workload of the lab node agent for image %s: pod=%s node=%s ports=%v\n",
+			time.Now().UTC().Format(time.RFC3339), c.Image, pod.Name, a.cfg.NodeName, ports)
+		if err := os.WriteFile(filepath.Join(dir, "0.log"), []byte(line), 0o644); err != nil {
+			a.log.Warn("built-in workload log", "err", err)
+		}
+	}
+}
+
+// stop ends a pod's programs, probes and workload, keeping its network.
 func (run *podRun) stop() {
+	for _, c := range run.containers {
+		c.kill()
+	}
 	if run.cancel != nil {
 		run.cancel()
 	}
@@ -545,18 +679,55 @@ func (run *podRun) stop() {
 	}
 }
 
-// teardown kills a pod: workload, veth, namespace, IPs, record. Errors are logged: the
-// lab's teardown removes leftovers by name prefix anyway.
+// teardown kills a pod: programs, workload, veth, namespace, IPs, record, files. Errors
+// are logged: the lab's teardown removes leftovers by name prefix anyway.
 func (a *Agent) teardown(run *podRun) {
+	a.teardownKeepLogs(run)
+	a.removePodDir(run.rec.UID)
+}
+
+// removePodDir deletes a pod's files (volumes, logs).
+func (a *Agent) removePodDir(uid types.UID) {
+	if err := os.RemoveAll(a.podDir(uid)); err != nil {
+		a.log.Warn("remove pod directory", "err", err)
+	}
+}
+
+// removeGonePodDirs deletes the files of pods whose objects are gone.
+func (a *Agent) removeGonePodDirs() {
+	entries, err := os.ReadDir(filepath.Join(a.cfg.StateDir, "pods"))
+	if err != nil {
+		return
+	}
+	live := map[types.UID]bool{}
+	for _, obj := range a.informer.GetStore().List() {
+		live[obj.(*corev1.Pod).UID] = true
+	}
+	for _, rec := range a.state.Pods {
+		live[rec.UID] = true
+	}
+	for _, e := range entries {
+		if !live[types.UID(e.Name())] {
+			a.removePodDir(types.UID(e.Name()))
+		}
+	}
+}
+
+// teardownKeepLogs is teardown that keeps the pod's files (a finished pod's logs).
+func (a *Agent) teardownKeepLogs(run *podRun) {
 	run.stop()
 	if run.podNS.IsOpen() {
 		run.podNS.Close()
 	}
-	if err := TeardownPodNet(a.nodeNS, run.rec.HostVeth); err != nil {
-		a.log.Warn("delete pod veth", "pod", run.rec.Key(), "iface", run.rec.HostVeth, "err", err)
+	if run.rec.HostVeth != "" {
+		if err := TeardownPodNet(a.nodeNS, run.rec.HostVeth); err != nil {
+			a.log.Warn("delete pod veth", "pod", run.rec.Key(), "iface", run.rec.HostVeth, "err", err)
+		}
 	}
-	if err := a.ns.Delete(run.rec.Netns); err != nil {
-		a.log.Warn("delete pod netns", "pod", run.rec.Key(), "netns", run.rec.Netns, "err", err)
+	if run.rec.Netns != "" {
+		if err := a.ns.Delete(run.rec.Netns); err != nil {
+			a.log.Warn("delete pod netns", "pod", run.rec.Key(), "netns", run.rec.Netns, "err", err)
+		}
 	}
 	for _, ip := range run.rec.IPs {
 		if pool := a.poolFor(ip); pool != nil {
@@ -573,9 +744,11 @@ func (a *Agent) teardown(run *podRun) {
 	if err := a.saveState(); err != nil {
 		a.log.Warn("save state", "err", err)
 	}
+	a.mu.Lock()
 	if cur, ok := a.pods[run.rec.Key()]; ok && cur == run {
 		delete(a.pods, run.rec.Key())
 	}
+	a.mu.Unlock()
 	a.metrics.podKills.Inc()
 	a.metrics.pods.Set(float64(len(a.pods)))
 	a.log.Info("pod cleaned up", "pod", run.rec.Key(), "netns", run.rec.Netns)
@@ -615,8 +788,12 @@ func (a *Agent) runtimeOf(pod *corev1.Pod, run *podRun) PodRuntime {
 		return rt
 	}
 	rt.PodIPs = run.rec.IPs
+	if run.rec.HostNetwork {
+		rt.PodIPs = a.cfg.NodeIPs
+	}
 	rt.StartedAt = run.startedAt
 	rt.Ready = run.readiness()
+	rt.Containers = run.containerStates()
 	if pod.DeletionTimestamp != nil && a.cfg.UnreadyWhenTerminating {
 		rt.Ready = nil
 	}

@@ -61,8 +61,21 @@ type prober struct {
 	nodeNS netns.NsHandle
 }
 
+// probeTarget is what a probe checks: the pod's address, and for exec probes a way to run
+// a command in the container (nil for the built-in workload, where exec probes pass).
+type probeTarget struct {
+	ip   netip.Addr
+	exec func(ctx context.Context, cmd []string) error
+}
+
 // probe runs one probe of container c against the pod at podIP; an error says why it failed.
 func (pr prober) probe(ctx context.Context, podIP netip.Addr, c *corev1.Container, p *corev1.Probe) error {
+	return pr.check(ctx, probeTarget{ip: podIP}, c, p)
+}
+
+// check runs one probe of container c against t; an error says why it failed.
+func (pr prober) check(ctx context.Context, t probeTarget, c *corev1.Container, p *corev1.Probe) error {
+	podIP := t.ip
 	_, _, timeout, _, _ := probeTiming(p)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -124,8 +137,12 @@ func (pr prober) probe(ctx context.Context, podIP netip.Addr, c *corev1.Containe
 		}
 		conn.Close()
 		return nil
+	case p.Exec != nil && t.exec != nil:
+		// The command runs in the container's namespaces; the timeout kills it.
+		return t.exec(ctx, p.Exec.Command)
 	default:
-		// exec probes cannot run: there is no container. They count as passing.
+		// exec probes of the built-in workload cannot run: there is no program. They
+		// count as passing.
 		return nil
 	}
 }
@@ -133,6 +150,11 @@ func (pr prober) probe(ctx context.Context, podIP netip.Addr, c *corev1.Containe
 // run probes until ctx ends, feeding results to observe (which reports whether the
 // verdict changed) and calling changed after a change.
 func (pr prober) run(ctx context.Context, podIP netip.Addr, c *corev1.Container, p *corev1.Probe, observe func(ok bool, success, failure int32) bool, changed func()) {
+	pr.runTarget(ctx, probeTarget{ip: podIP}, c, p, observe, changed)
+}
+
+// runTarget is run against a probe target.
+func (pr prober) runTarget(ctx context.Context, t probeTarget, c *corev1.Container, p *corev1.Probe, observe func(ok bool, success, failure int32) bool, changed func()) {
 	initialDelay, period, _, success, failure := probeTiming(p)
 	timer := time.NewTimer(initialDelay)
 	defer timer.Stop()
@@ -142,7 +164,7 @@ func (pr prober) run(ctx context.Context, podIP netip.Addr, c *corev1.Container,
 			return
 		case <-timer.C:
 		}
-		err := pr.probe(ctx, podIP, c, p)
+		err := pr.check(ctx, t, c, p)
 		if ctx.Err() != nil {
 			return
 		}
@@ -151,4 +173,46 @@ func (pr prober) run(ctx context.Context, podIP netip.Addr, c *corev1.Container,
 		}
 		timer.Reset(period)
 	}
+}
+
+// untilPasses runs a startup probe until it passes (true) or fails failureThreshold times
+// in a row (false; also when ctx ends).
+func (pr prober) untilPasses(ctx context.Context, t probeTarget, c *corev1.Container, p *corev1.Probe) bool {
+	passed := false
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fails int32
+	pr.runTarget(ctx, t, c, p, func(ok bool, _, failure int32) bool {
+		if ok {
+			passed = true
+			cancel()
+			return false
+		}
+		if fails++; fails >= failure {
+			cancel()
+		}
+		return false
+	}, func() {})
+	return passed
+}
+
+// untilFails runs a liveness probe until it fails failureThreshold times in a row (true)
+// or ctx ends (false).
+func (pr prober) untilFails(ctx context.Context, t probeTarget, c *corev1.Container, p *corev1.Probe) bool {
+	failed := false
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fails int32
+	pr.runTarget(ctx, t, c, p, func(ok bool, _, failure int32) bool {
+		if ok {
+			fails = 0
+			return false
+		}
+		if fails++; fails >= failure {
+			failed = true
+			cancel()
+		}
+		return false
+	}, func() {})
+	return failed
 }

@@ -22,6 +22,8 @@ type PodRecord struct {
 	Netns     string       `json:"netns"`
 	HostVeth  string       `json:"hostVeth"`
 	IPs       []netip.Addr `json:"ips"`
+	// HostNetwork pods have no namespace, veth or IPs of their own.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 }
 
 // Key returns the pod's namespace and name.

@@ -55,6 +55,9 @@ type PodRuntime struct {
 	// StartError, when the pod could not be started, says why (shown as the containers'
 	// waiting message).
 	StartError string
+	// Containers are the states of the containers that run programs, by name; the
+	// others are the built-in workload's, running while the pod runs.
+	Containers map[string]ContainerState
 }
 
 // PodStatus computes the status the agent reports for pod, from the pod's current status
@@ -86,7 +89,21 @@ func PodStatus(pod *corev1.Pod, rt PodRuntime, now time.Time) corev1.PodStatus {
 
 	allReady := running
 	statuses := make([]corev1.ContainerStatus, 0, len(pod.Spec.Containers))
+	programs, programsDone, programsFailed := 0, 0, 0
 	for _, c := range pod.Spec.Containers {
+		if pst, ok := rt.Containers[c.Name]; ok && running {
+			cs := containerStatus(c, string(pod.UID), pst, rt.Ready[c.Name])
+			allReady = allReady && cs.Ready
+			programs++
+			if pst.Done && pst.Terminated != nil {
+				programsDone++
+				if pst.Terminated.ExitCode != 0 {
+					programsFailed++
+				}
+			}
+			statuses = append(statuses, cs)
+			continue
+		}
 		cs := corev1.ContainerStatus{
 			Name:    c.Name,
 			Image:   c.Image,
@@ -112,9 +129,17 @@ func PodStatus(pod *corev1.Pod, rt PodRuntime, now time.Time) corev1.PodStatus {
 	}
 	st.ContainerStatuses = statuses
 
-	if running {
+	switch {
+	case running && programs == len(pod.Spec.Containers) && programsDone == programs && pod.DeletionTimestamp == nil:
+		// Every container has ended and none restarts (restartPolicy Never or OnFailure).
+		st.Phase = corev1.PodSucceeded
+		if programsFailed > 0 {
+			st.Phase = corev1.PodFailed
+		}
+		allReady = false
+	case running:
 		st.Phase = corev1.PodRunning
-	} else {
+	default:
 		st.Phase = corev1.PodPending
 	}
 
