@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/loadstone-lb/loadstone/controller/coverage"
 	"github.com/loadstone-lb/loadstone/controller/pools"
 	"github.com/loadstone-lb/loadstone/controller/service"
 	"github.com/loadstone-lb/loadstone/internal/buildinfo"
@@ -32,6 +33,12 @@ type Options struct {
 	Workers int
 	// StatusInterval is the least time between pool status flushes (default 1 s).
 	StatusInterval time.Duration
+	// CoverageInterval is the time between two checks for IPs announced by nobody
+	// (package coverage; default 5 s).
+	CoverageInterval time.Duration
+	// UnannouncedGrace is how long an IP must stay unannounceable before its Warning
+	// Event (default 30 s).
+	UnannouncedGrace time.Duration
 }
 
 // CacheOptions are the manager cache options the controller is built for: managedFields
@@ -59,6 +66,7 @@ func CacheOptions() cache.Options {
 type Controller struct {
 	Services *service.Reconciler
 	Pools    *pools.Reconciler
+	Coverage *coverage.Reconciler
 }
 
 // Setup adds the controller to mgr. The manager's scheme must hold client-go's types and
@@ -109,5 +117,17 @@ func Setup(mgr ctrl.Manager, opts Options) (*Controller, error) {
 	if err := pr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("pool controller: %w", err)
 	}
-	return &Controller{Services: svc, Pools: pr}, nil
+	cov := coverage.New(coverage.Options{
+		Client:   mgr.GetClient(),
+		Recorder: rec,
+		Log:      log.WithName("coverage"),
+		Metrics:  coverage.NewMetrics(opts.Registerer),
+		Ours:     svc.Ours,
+		Interval: opts.CoverageInterval,
+		Grace:    opts.UnannouncedGrace,
+	})
+	if err := mgr.Add(cov); err != nil {
+		return nil, fmt.Errorf("coverage: %w", err)
+	}
+	return &Controller{Services: svc, Pools: pr, Coverage: cov}, nil
 }

@@ -1,0 +1,259 @@
+package coverage
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/loadstone-lb/loadstone/api/model"
+)
+
+// Reason says why an allocated IP is announced by nobody.
+type Reason string
+
+// The reasons, used as the Event reason (prefixed, see EventReason) and the gauge label.
+const (
+	// NoPool: the IP lies in no IPAddressPool in force (its pool was deleted or shrunk).
+	NoPool Reason = "NoPool"
+	// NoAdvertisement: no L2Advertisement and no BGPAdvertisement covers the IP's pool.
+	NoAdvertisement Reason = "NoAdvertisement"
+	// NoEligibleNode: advertisements cover the pool, but no node is eligible for any of
+	// them (node selectors, Ready, the exclude label, BGP peers' node selectors, and for
+	// externalTrafficPolicy Local a ready local endpoint).
+	NoEligibleNode Reason = "NoEligibleNode"
+)
+
+// Reasons lists every Reason, in a fixed order (for the gauge).
+var Reasons = []Reason{NoPool, NoAdvertisement, NoEligibleNode}
+
+// Service is what the computation needs of a Loadstone LoadBalancer Service.
+type Service struct {
+	Key types.NamespacedName
+	// IPs are the LB IPs in status.loadBalancer.ingress.
+	IPs []netip.Addr
+	// Pools are the names in the allocated-from-pool annotation (may be empty).
+	Pools []string
+	// LocalTraffic: externalTrafficPolicy is Local.
+	LocalTraffic bool
+	// ReadyNodes are the nodes holding a ready endpoint (used only with LocalTraffic).
+	ReadyNodes map[string]bool
+	// HasReadyEndpoint: the Service has a ready endpoint somewhere; without one nothing
+	// but NoPool and NoAdvertisement is reported.
+	HasReadyEndpoint bool
+}
+
+// Node is what the computation needs of a Node.
+type Node struct {
+	Name   string
+	Labels map[string]string
+	Ready  bool
+}
+
+// Input is the whole input of Unannounced.
+type Input struct {
+	Config   *model.Config
+	Services []Service
+	Nodes    []Node
+	// ExcludeLabel removes a node from load balancing ("" checks nothing).
+	ExcludeLabel string
+}
+
+// Finding is one (Service, IP) announced by nobody.
+type Finding struct {
+	Service types.NamespacedName
+	IP      netip.Addr
+	Pool    string // "" for NoPool
+	Reason  Reason
+	Message string
+}
+
+// Key identifies a finding across steps: the same Service, IP and reason.
+type Key struct {
+	Service types.NamespacedName
+	IP      netip.Addr
+	Reason  Reason
+}
+
+// Key returns f's key.
+func (f Finding) Key() Key { return Key{Service: f.Service, IP: f.IP, Reason: f.Reason} }
+
+// Unannounced returns the (Service, IP) pairs that no speaker can announce, sorted by
+// Service, then IP. It is pure: the same input gives the same output.
+func Unannounced(in Input) []Finding {
+	if in.Config == nil {
+		return nil
+	}
+	var out []Finding
+	for _, svc := range in.Services {
+		for _, ip := range svc.IPs {
+			ip = ip.Unmap()
+			f := Finding{Service: svc.Key, IP: ip}
+			pool := poolOf(in.Config, svc.Pools, ip)
+			if pool == "" {
+				f.Reason, f.Message = NoPool, fmt.Sprintf("%s is announced by no node: it lies in no IPAddressPool", ip)
+				out = append(out, f)
+				continue
+			}
+			f.Pool = pool
+			l2 := l2For(in.Config, pool)
+			bgp := bgpFor(in.Config, pool)
+			if len(l2)+len(bgp) == 0 {
+				f.Reason = NoAdvertisement
+				f.Message = fmt.Sprintf("%s (pool %s) is announced by no node: no L2Advertisement or BGPAdvertisement covers pool %s", ip, pool, pool)
+				out = append(out, f)
+				continue
+			}
+			// Without a ready endpoint no speaker announces the IP by design (and the
+			// Service's own state says why), whatever the configuration.
+			if svc.HasReadyEndpoint {
+				if why, ok := noEligible(in, svc, l2, bgp); !ok {
+					f.Reason = NoEligibleNode
+					f.Message = fmt.Sprintf("%s (pool %s) is announced by no node: no node is eligible: %s", ip, pool, why)
+					out = append(out, f)
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Finding) int {
+		return cmp.Or(strings.Compare(a.Service.String(), b.Service.String()), a.IP.Compare(b.IP), strings.Compare(string(a.Reason), string(b.Reason)))
+	})
+	return slices.CompactFunc(out, func(a, b Finding) bool { return a.Key() == b.Key() })
+}
+
+// noEligible reports whether some node is eligible for one of the advertisements; when
+// none is, why explains it per advertisement.
+func noEligible(in Input, svc Service, l2 []*model.L2Advertisement, bgp []*model.BGPAdvertisement) (why string, ok bool) {
+	usable := func(n Node) bool {
+		if !n.Ready {
+			return false
+		}
+		if _, ex := n.Labels[in.ExcludeLabel]; in.ExcludeLabel != "" && ex {
+			return false
+		}
+		return true
+	}
+	var whys []string
+	for _, ad := range l2 {
+		sel, withEP := 0, 0
+		for _, n := range in.Nodes {
+			if !usable(n) || !matches(ad.NodeSelectors, n) {
+				continue
+			}
+			sel++
+			if !svc.LocalTraffic || svc.ReadyNodes[n.Name] {
+				withEP++
+			}
+		}
+		if withEP > 0 {
+			return "", true
+		}
+		whys = append(whys, "L2Advertisement "+ad.Name+": "+explain(sel))
+	}
+	for _, ad := range bgp {
+		peers := ad.Peers
+		if len(peers) == 0 {
+			peers = slices.Sorted(maps.Keys(in.Config.BGPPeers))
+		}
+		if len(peers) == 0 {
+			whys = append(whys, "BGPAdvertisement "+ad.Name+": there is no BGPPeer")
+			continue
+		}
+		sel, withEP := 0, 0
+		for _, n := range in.Nodes {
+			if !usable(n) || !matches(ad.NodeSelectors, n) {
+				continue
+			}
+			peered := false
+			for _, name := range peers {
+				if p := in.Config.BGPPeers[name]; p != nil && matches(p.NodeSelectors, n) {
+					peered = true
+					break
+				}
+			}
+			if !peered {
+				continue
+			}
+			sel++
+			if !svc.LocalTraffic || svc.ReadyNodes[n.Name] {
+				withEP++
+			}
+		}
+		if withEP > 0 {
+			return "", true
+		}
+		whys = append(whys, "BGPAdvertisement "+ad.Name+": "+explain(sel))
+	}
+	return strings.Join(whys, "; "), false
+}
+
+// explain says why an advertisement has no eligible node: none selected, or (only
+// possible with externalTrafficPolicy Local) none of the selected holds an endpoint.
+func explain(selected int) string {
+	if selected == 0 {
+		return "no Ready node that is not excluded from load balancing matches its node selectors (and, for BGP, a peer's)"
+	}
+	return fmt.Sprintf("none of the %d nodes it selects has a ready endpoint of the Service (externalTrafficPolicy Local)", selected)
+}
+
+func matches(sels []labels.Selector, n Node) bool {
+	if len(sels) == 0 {
+		return true
+	}
+	for _, s := range sels {
+		if s.Matches(labels.Set(n.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// poolOf places ip as the speakers do (announce.PoolOf): an annotated pool that contains
+// it, else the first pool by name whose ranges contain it, else "".
+func poolOf(cfg *model.Config, annotated []string, ip netip.Addr) string {
+	for _, name := range annotated {
+		if p := cfg.Pools[name]; p != nil && contains(p, ip) {
+			return name
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Pools)) {
+		if contains(cfg.Pools[name], ip) {
+			return name
+		}
+	}
+	return ""
+}
+
+func contains(p *model.Pool, ip netip.Addr) bool {
+	for _, r := range p.Ranges {
+		if r.First.BitLen() == ip.BitLen() && r.First.Compare(ip) <= 0 && ip.Compare(r.Last) <= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func l2For(cfg *model.Config, pool string) []*model.L2Advertisement {
+	var out []*model.L2Advertisement
+	for _, name := range slices.Sorted(maps.Keys(cfg.L2Advertisements)) {
+		if ad := cfg.L2Advertisements[name]; slices.Contains(ad.Pools, pool) {
+			out = append(out, ad)
+		}
+	}
+	return out
+}
+
+func bgpFor(cfg *model.Config, pool string) []*model.BGPAdvertisement {
+	var out []*model.BGPAdvertisement
+	for _, name := range slices.Sorted(maps.Keys(cfg.BGPAdvertisements)) {
+		if ad := cfg.BGPAdvertisements[name]; slices.Contains(ad.Pools, pool) {
+			out = append(out, ad)
+		}
+	}
+	return out
+}
