@@ -162,6 +162,11 @@ func (l *Lab) NodeAgentArgs(bin string, n Node) []string {
 		"--pod-cidr", n.PodCIDR.String(),
 		"--pod-cidr6", n.PodCIDR6.String(),
 		"--state-dir", l.NodeStateDir(n),
+		// Pods of Loadstone's image run the binaries the lab built.
+		"--binaries", "speaker=" + l.programs.speaker + ",controller=" + l.programs.controller,
+		"--cluster-dns", KubeDNSIP,
+		"--cluster-domain", ClusterDomain,
+		"--cluster-ca-file", l.pki.caCert,
 	}
 }
 
@@ -192,7 +197,9 @@ func (l *Lab) kubeProxyArgs(n Node) []string {
 }
 
 // startNodes starts, in every node namespace, the node agent and kube-proxy.
-func (l *Lab) startNodes(agent string) error {
+func (l *Lab) startNodes(bins binaries) error {
+	l.programs = bins
+	agent := bins.nodeagent
 	for _, n := range l.nodes {
 		if _, err := l.startProc("nodeagent-"+n.Name, n.Name, l.NodeAgentArgs(agent, n)); err != nil {
 			return err

@@ -53,6 +53,8 @@ type Lab struct {
 	pki   pkiPaths
 	state *stateStore
 	log   *slog.Logger
+	// programs are the built binaries (set before the node agents start).
+	programs binaries
 
 	mu    sync.Mutex
 	waits map[int]chan struct{} // processes this Lab started, closed when reaped
@@ -283,7 +285,7 @@ func (l *Lab) Up(ctx context.Context) error {
 	if err := l.startAPIProxy(ctx, bins.lab); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	if err := l.startNodes(bins.nodeagent); err != nil {
+	if err := l.startNodes(bins); err != nil {
 		return fmt.Errorf("lab: nodes: %w", err)
 	}
 	l.log.Info("waiting for the nodes to be Ready")

@@ -58,6 +58,11 @@ const (
 	ServiceCIDR6  = "2001:db8:2000::/108"
 	// KubernetesServiceIP is the first IP of ServiceCIDR, taken by the "kubernetes" Service.
 	KubernetesServiceIP = "198.19.0.1"
+	// KubeDNSIP is the kube-dns Service's IP (the .10 of ServiceCIDR): the nameserver of
+	// the pods' resolv.conf.
+	KubeDNSIP = "198.19.0.10"
+	// ClusterDomain is the cluster's DNS domain.
+	ClusterDomain = "cluster.local"
 	// APIServerURL is where the API server listens, reachable from every namespace of the
 	// lab (not from the root namespace).
 	APIServerURL = "https://192.0.2.2:6443"

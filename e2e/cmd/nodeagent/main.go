@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 )
 
 func main() {
+	// Started again by the agent to run a container's program: never returns then.
+	nodeagent.RunHelperIfRequested()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "nodeagent:", err)
 		os.Exit(1)
@@ -50,6 +53,12 @@ func run() error {
 		leaseDuration = flag.Duration("lease-duration", 40*time.Second, "node Lease duration; renewed every quarter of it")
 		statusEvery   = flag.Duration("status-interval", 10*time.Second, "Node status heartbeat interval")
 		metricsAddr   = flag.String("metrics-addr", "", "serve Prometheus metrics on this address (off if empty)")
+		binaries      = flag.String("binaries", "", `programs of Loadstone's image, "name=path,name=path" (e.g. speaker=/lab/bin/speaker,controller=/lab/bin/controller)`)
+		loadstoneRepo = flag.String("loadstone-image", nodeagent.DefaultLoadstoneRepository, "repository of Loadstone's image (any tag)")
+		corednsBin    = flag.String("coredns-binary", "", "CoreDNS binary run for the CoreDNS images (empty: such containers fail)")
+		clusterDNS    = flag.String("cluster-dns", "", "kube-dns Service IP written to pods' resolv.conf (empty: pods use the host's)")
+		clusterDomain = flag.String("cluster-domain", "cluster.local", "cluster domain")
+		clusterCA     = flag.String("cluster-ca-file", "", "cluster CA given to pods as ca.crt when the agent writes their service-account files (default: the kube-root-ca.crt ConfigMap)")
 		logLevel      = flag.String("log-level", "info", "debug, info, warn or error")
 	)
 	flag.Parse()
@@ -84,6 +93,26 @@ func run() error {
 			return fmt.Errorf("%s: %w", f.name, err)
 		}
 		podCIDRs = append(podCIDRs, p)
+	}
+
+	catalog := nodeagent.ImageCatalog{Binaries: map[string]string{}, CoreDNS: *corednsBin, LoadstoneRepository: *loadstoneRepo}
+	for _, kv := range strings.Split(*binaries, ",") {
+		if kv == "" {
+			continue
+		}
+		name, path, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || path == "" {
+			return fmt.Errorf("--binaries: %q is not name=path", kv)
+		}
+		catalog.Binaries[name] = path
+	}
+	dns := nodeagent.DNSConfig{Domain: *clusterDomain}
+	if *clusterDNS != "" {
+		a, err := netip.ParseAddr(*clusterDNS)
+		if err != nil {
+			return fmt.Errorf("--cluster-dns: %w", err)
+		}
+		dns.Server = a
 	}
 
 	mnt, err := openMountNS(*mountNS)
@@ -124,6 +153,9 @@ func run() error {
 		UnreadyWhenTerminating: *unreadyOnTerm,
 		LeaseDuration:          *leaseDuration,
 		StatusInterval:         *statusEvery,
+		Catalog:                catalog,
+		DNS:                    dns,
+		ClusterCAFile:          *clusterCA,
 		Logger:                 log,
 		Registerer:             reg,
 	})
