@@ -8,9 +8,13 @@
 // ones that are not alive, which also heals partitions: a node cut off declares everyone
 // dead and would otherwise never talk to them again.
 //
-// Gossip is encrypted (AES-GCM, memberlist's keyring) with Config.Key, which the speaker
-// reads from the Secret loadstone-system/loadstone-memberlist, key "key" (16, 24 or 32
-// raw bytes). See docs/speaker.md for who creates it and for the timers of FastConfig.
+// Gossip is encrypted (AES-GCM, memberlist's keyring) with Config.Key and accepted with
+// Config.SecondaryKeys too; the speaker reads them from the memberlist Secret (format in
+// internal/gossipkey; the controller creates it) and follows its changes with SetKeys. A
+// new primary key is accepted at once and used for encryption only after
+// Config.KeySwitchDelay, a dropped key is still accepted for twice that: a rotation in
+// which the Secret reaches speakers at slightly different times does not look like dead
+// nodes to anyone. See docs/speaker.md for the timers of FastTiming.
 //
 // Stop (SIGTERM) leaves the cluster (a "left" broadcast, so peers act at once rather than
 // after a failure detection) and shuts down. Crash (Shutdown without Leave) is detected by

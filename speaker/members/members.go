@@ -72,6 +72,10 @@ type Config struct {
 	AdvertiseAddr string
 	// Key encrypts gossip: 16, 24 or 32 bytes. Nil disables encryption (tests only).
 	Key []byte
+	// SecondaryKeys are accepted for decryption as well (a rotation in progress).
+	SecondaryKeys [][]byte
+	// KeySwitchDelay: see SetKeys (0: DefaultKeySwitchDelay).
+	KeySwitchDelay time.Duration
 	// MACs are this node's link-layer addresses, published in the member metadata (at most
 	// 80): a duplicate-owner report names the other node by its MAC.
 	MACs []net.HardwareAddr
@@ -122,6 +126,11 @@ type Members struct {
 	arrivals uint64
 	degraded bool
 	stopped  bool
+
+	keyMu    sync.Mutex // serializes keyring changes
+	keyring  *memberlist.Keyring
+	keys     *keyPlanner
+	keyClock func() time.Time
 }
 
 // Start creates the memberlist, joins the discovered peers and starts the rejoin loop.
@@ -138,11 +147,20 @@ func Start(ctx context.Context, cfg Config) (*Members, error) {
 	if cfg.Peers == nil {
 		cfg.Peers = func(context.Context) ([]string, error) { return nil, nil }
 	}
-	if n := len(cfg.Key); cfg.Key != nil && n != 16 && n != 24 && n != 32 {
-		return nil, fmt.Errorf("members: gossip key is %d bytes, want 16, 24 or 32", n)
+	if cfg.KeySwitchDelay <= 0 {
+		cfg.KeySwitchDelay = DefaultKeySwitchDelay
+	}
+	for _, k := range append([][]byte{cfg.Key}, cfg.SecondaryKeys...) {
+		if n := len(k); k != nil && n != 16 && n != 24 && n != 32 {
+			return nil, fmt.Errorf("members: gossip key is %d bytes, want 16, 24 or 32", n)
+		}
+	}
+	if cfg.Key == nil && len(cfg.SecondaryKeys) > 0 {
+		return nil, errors.New("members: secondary keys without a primary key")
 	}
 	m := &Members{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		changes: make(chan struct{}, 1), states: map[string]Member{}, done: make(chan struct{})}
+		changes: make(chan struct{}, 1), states: map[string]Member{}, done: make(chan struct{}),
+		keys: newKeyPlanner(cfg.KeySwitchDelay), keyClock: time.Now}
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.NodeName
@@ -164,7 +182,17 @@ func Start(ctx context.Context, cfg Config) (*Members, error) {
 	mc.AwarenessMaxMultiplier = t.AwarenessMaxMultiplier
 	// A restarted speaker comes back under the same name, possibly on a new address.
 	mc.DeadNodeReclaimTime = time.Second
-	mc.SecretKey = cfg.Key
+	if cfg.Key != nil {
+		now := m.keyClock()
+		m.keys.want(now, cfg.Key, cfg.SecondaryKeys)
+		m.keys.known(now)
+		kr, err := memberlist.NewKeyring(m.keys.wanted, cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("members: keyring: %w", err)
+		}
+		m.keyring = kr
+		mc.Keyring = kr
+	}
 	mc.Events = eventDelegate{m}
 	m.meta = &metaDelegate{meta: encodeMACs(cfg.MACs)}
 	mc.Delegate = m.meta
@@ -230,6 +258,102 @@ func (m *Members) Arrivals() uint64 {
 	return m.arrivals
 }
 
+// SetKeys sets the gossip keys: primary encrypts, primary and secondary decrypt. A key
+// not yet installed is accepted for decryption at once and becomes primary only after
+// Config.KeySwitchDelay, so that peers that learn of it a little later can still read what
+// this node sends; a key dropped from the set is still accepted for 2 × KeySwitchDelay.
+// A key that was already installed (a secondary, as in a staged rotation) becomes primary
+// at once. The delayed steps happen in the rejoin loop (every Timing.RejoinInterval).
+func (m *Members) SetKeys(primary []byte, secondary [][]byte) error {
+	for _, k := range append([][]byte{primary}, secondary...) {
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return fmt.Errorf("members: gossip key is %d bytes, want 16, 24 or 32", n)
+		}
+	}
+	if m.keyring == nil {
+		return errors.New("members: gossip is not encrypted (started without a key)")
+	}
+	m.keyMu.Lock()
+	m.keys.want(m.keyClock(), primary, secondary)
+	m.keyMu.Unlock()
+	return m.applyKeys()
+}
+
+// PrimaryKey returns the key gossip is encrypted with now (nil: unencrypted).
+func (m *Members) PrimaryKey() []byte {
+	if m.keyring == nil {
+		return nil
+	}
+	return m.keyring.GetPrimaryKey()
+}
+
+// InstalledKeys returns the keys gossip is decrypted with now, the primary first.
+func (m *Members) InstalledKeys() [][]byte {
+	if m.keyring == nil {
+		return nil
+	}
+	return m.keyring.GetKeys()
+}
+
+func (m *Members) applyKeys() error {
+	if m.keyring == nil {
+		return nil
+	}
+	m.keyMu.Lock()
+	defer m.keyMu.Unlock()
+	p := m.keys.plan(m.keyClock(), m.keyring.GetPrimaryKey(), m.keyring.GetKeys())
+	var errs []error
+	for _, k := range p.add {
+		if err := m.keyring.AddKey(k); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.log.Info("gossip key accepted for decryption", "key", fingerprint(k))
+	}
+	if p.use != nil {
+		if err := m.keyring.UseKey(p.use); err != nil {
+			errs = append(errs, err)
+		} else {
+			m.log.Info("gossip key now encrypts", "key", fingerprint(p.use))
+		}
+	}
+	for _, k := range p.remove {
+		if err := m.keyring.RemoveKey(k); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.log.Info("gossip key removed", "key", fingerprint(k))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("members: keyring: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Joined reports nil when this node is part of the membership: memberlist runs and at
+// least one peer is alive, or discovery found no peer (a one-node cluster). Otherwise the
+// error says why not. Readiness uses it.
+func (m *Members) Joined() error {
+	if m.ml == nil {
+		return errors.New("memberlist is not running")
+	}
+	m.mu.Lock()
+	discovered, stopped := m.discovered, m.stopped
+	m.mu.Unlock()
+	if stopped {
+		return errors.New("membership stopped")
+	}
+	if discovered == 0 {
+		return nil
+	}
+	for _, n := range m.ml.Members() {
+		if n.Name != m.cfg.NodeName && n.State == memberlist.StateAlive {
+			return nil
+		}
+	}
+	return fmt.Errorf("no peer alive of %d discovered", discovered)
+}
+
 // Degraded reports that membership cannot be trusted; callers fall back to Node readiness.
 func (m *Members) Degraded() bool {
 	m.mu.Lock()
@@ -289,6 +413,9 @@ func (m *Members) loop(ctx context.Context) {
 		case <-tick.C:
 		}
 		m.rejoin(ctx)
+		if err := m.applyKeys(); err != nil {
+			m.log.Error("gossip keyring", "err", err)
+		}
 		m.mu.Lock()
 		ever, discovered := m.everPeer, m.discovered
 		m.mu.Unlock()
