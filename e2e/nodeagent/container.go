@@ -81,17 +81,20 @@ func ShouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
 // container runs one program container of a pod: instances of it, restarted by the
 // pod's restart policy with backoff, each in its own mount namespace.
 type container struct {
-	name      string
-	podKey    string
-	helper    string
-	spec      helperSpec // per instance: the same
-	policy    corev1.RestartPolicy
-	grace     time.Duration
-	backoff   Backoff
-	logDir    string
-	configErr string // the container cannot be configured: it waits with this reason
-	log       *slog.Logger
-	changed   func()
+	name    string
+	podKey  string
+	helper  string
+	spec    helperSpec // per instance: the same
+	policy  corev1.RestartPolicy
+	grace   time.Duration
+	backoff Backoff
+	logDir  string
+	// prepare computes spec before the first instance; on error the container waits
+	// with the reason and message, and tries again.
+	prepare  func(ctx context.Context) (helperSpec, string, error)
+	prepared bool
+	log      *slog.Logger
+	changed  func()
 	// onInstance is called with a context that ends with the instance (probes).
 	onInstance func(ctx context.Context, pid int)
 
@@ -140,9 +143,6 @@ func (c *container) start() {
 	c.cancel = cancel
 	c.done = make(chan struct{})
 	c.state = ContainerState{Instance: -1, WaitingReason: "ContainerCreating"}
-	if err := os.MkdirAll(c.logDir, 0o755); err != nil {
-		c.configErr = fmt.Sprintf("log directory: %v", err)
-	}
 	go func() {
 		defer close(c.done)
 		c.loop(ctx)
@@ -152,11 +152,7 @@ func (c *container) start() {
 func (c *container) loop(ctx context.Context) {
 	var wait time.Duration
 	for {
-		if c.configErr != "" {
-			c.setState(func(s *ContainerState) {
-				s.WaitingReason, s.WaitingMessage = "CreateContainerConfigError", c.configErr
-			})
-			<-ctx.Done()
+		if !c.prepared && !c.prepareSpec(ctx) {
 			c.setState(func(s *ContainerState) { s.Done = true })
 			return
 		}
@@ -176,6 +172,32 @@ func (c *container) loop(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
+	}
+}
+
+// prepareSpec calls prepare until it succeeds (true) or ctx ends (false), waiting 1 s,
+// then twice as long each time up to 30 s, between tries.
+func (c *container) prepareSpec(ctx context.Context) bool {
+	wait := time.Second
+	for {
+		if err := os.MkdirAll(c.logDir, 0o755); err != nil {
+			c.log.Warn("container log directory", "container", c.name, "err", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		spec, reason, err := c.prepare(pctx)
+		cancel()
+		if err == nil {
+			c.spec, c.prepared = spec, true
+			return true
+		}
+		c.log.Info("container not created", "container", c.name, "reason", reason, "err", err)
+		c.setState(func(s *ContainerState) { s.WaitingReason, s.WaitingMessage = reason, err.Error() })
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
 	}
 }
 

@@ -2,11 +2,13 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -141,27 +143,35 @@ func (a *Agent) programSpec(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 	return spec, nil
 }
 
-// startPrograms prepares the pod's files and starts its program containers. A container
-// whose configuration fails (a missing Secret, say) waits with the reason, as with the
-// kubelet's CreateContainerConfigError.
-func (a *Agent) startPrograms(pod *corev1.Pod, run *podRun, launches map[string]Launch) {
-	key := run.rec.Key()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// podFiles are a pod's prepared files and sources, made once for all its containers.
+type podFiles struct {
+	mu     sync.Mutex
+	done   bool
+	src    EnvSources
+	vols   map[string]string
+	saDir  string
+	resolv string
+}
+
+// prepare makes the pod's files (volumes, service-account files, resolv.conf) unless
+// done already. It is retried by each container until it succeeds: the Node authorizer
+// may not yet allow the Secrets of a pod that was just bound.
+func (a *Agent) preparePod(ctx context.Context, pod *corev1.Pod, launches map[string]Launch, f *podFiles) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return nil
+	}
 	dir := a.podDir(pod.UID)
-	configErr := ""
 	src, err := a.fetchSources(ctx, pod)
 	if err != nil {
-		configErr = err.Error()
+		return err
 	}
 	src.Services = a.kubernetesServiceEnv(ctx)
-	var vols map[string]string
-	if configErr == "" {
-		if vols, err = a.podVolumes(ctx, pod, dir, src); err != nil {
-			configErr = err.Error()
-		}
+	vols, err := a.podVolumes(ctx, pod, dir, src)
+	if err != nil {
+		return err
 	}
-	saDir := ""
 	needSA := false
 	for _, c := range pod.Spec.Containers {
 		if launches[c.Name].Kind != LaunchProgram {
@@ -173,24 +183,36 @@ func (a *Agent) startPrograms(pod *corev1.Pod, run *podRun, launches map[string]
 		}
 		needSA = needSA || !mounted
 	}
-	if configErr == "" && needSA {
+	saDir := ""
+	if needSA {
 		if saDir, err = a.serviceAccountVolume(ctx, pod, dir); err != nil {
-			configErr = err.Error()
+			return err
 		}
 	}
 	resolv := ""
-	if text := ResolvConf(pod, a.cfg.DNS); text != "" && configErr == "" {
+	if text := ResolvConf(pod, a.cfg.DNS); text != "" {
 		resolv = filepath.Join(dir, "resolv.conf")
 		if err := os.WriteFile(resolv, []byte(text), 0o644); err != nil {
-			configErr = err.Error()
+			return err
 		}
 	}
+	*f = podFiles{done: true, src: src, vols: vols, saDir: saDir, resolv: resolv}
+	return nil
+}
+
+// startPrograms starts the pod's program containers. Each prepares its spec before its
+// first instance; a container whose configuration fails (a missing Secret, say) waits
+// with the reason (CreateContainerConfigError) and tries again, as with the kubelet.
+func (a *Agent) startPrograms(pod *corev1.Pod, run *podRun, launches map[string]Launch) {
+	key := run.rec.Key()
 	grace := 30 * time.Second
 	if pod.Spec.TerminationGracePeriodSeconds != nil {
 		grace = time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
 	}
+	files := &podFiles{}
+	pod = pod.DeepCopy()
 	for i := range pod.Spec.Containers {
-		c := pod.Spec.Containers[i].DeepCopy()
+		c := &pod.Spec.Containers[i]
 		l := launches[c.Name]
 		if l.Kind != LaunchProgram {
 			continue
@@ -206,17 +228,18 @@ func (a *Agent) startPrograms(pod *corev1.Pod, run *podRun, launches map[string]
 				}
 			},
 		}
-		switch {
-		case l.Error != "":
-			ct.configErr = l.Error
-		case configErr != "":
-			ct.configErr = configErr
-		default:
-			spec, err := a.programSpec(ctx, pod, c, l, run.rec, src, vols, saDir, resolv)
-			if err != nil {
-				ct.configErr = err.Error()
+		ct.prepare = func(ctx context.Context) (helperSpec, string, error) {
+			if l.Error != "" {
+				return helperSpec{}, "CreateContainerError", errors.New(l.Error)
 			}
-			ct.spec = spec
+			if err := a.preparePod(ctx, pod, launches, files); err != nil {
+				return helperSpec{}, "CreateContainerConfigError", err
+			}
+			spec, err := a.programSpec(ctx, pod, c, l, run.rec, files.src, files.vols, files.saDir, files.resolv)
+			if err != nil {
+				return helperSpec{}, "CreateContainerConfigError", err
+			}
+			return spec, "", nil
 		}
 		ct.onInstance = func(ictx context.Context, pid int) { a.startProbes(ictx, run, ct, c) }
 		run.containers[c.Name] = ct
