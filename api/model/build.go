@@ -516,7 +516,7 @@ func equalPool(a, b *Pool) bool {
 		return a == b
 	}
 	if a.Name != b.Name || a.AutoAssign != b.AutoAssign || a.AvoidBuggyIPs != b.AvoidBuggyIPs ||
-		a.DataplaneMode != b.DataplaneMode || !slices.Equal(a.Ranges, b.Ranges) {
+		a.DataplaneMode != b.DataplaneMode || !slices.Equal(a.Ranges, b.Ranges) || !slices.Equal(a.CIDRs, b.CIDRs) {
 		return false
 	}
 	x, y := a.Allocation, b.Allocation

@@ -18,7 +18,7 @@ import (
 
 var (
 	t0      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	cmpOpts = cmp.Options{addrCmp, cmp.Comparer(func(a, b labels.Selector) bool { return a.String() == b.String() })}
+	cmpOpts = cmp.Options{addrCmp, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }), cmp.Comparer(func(a, b labels.Selector) bool { return a.String() == b.String() })}
 )
 
 // meta gives an object a name and a creation time `age` minutes after t0 (a larger age is
@@ -126,7 +126,8 @@ func TestBuildFullConfig(t *testing.T) {
 	want := &Config{
 		Pools: map[string]*Pool{
 			"public": {Name: "public", AutoAssign: true, AvoidBuggyIPs: true, Ranges: []Range{
-				rng("203.0.113.0", "203.0.113.127"), rng("2001:db8:100::", "2001:db8:100::ffff:ffff:ffff:ffff")}},
+				rng("203.0.113.0", "203.0.113.127"), rng("2001:db8:100::", "2001:db8:100::ffff:ffff:ffff:ffff")},
+				CIDRs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/25"), netip.MustParsePrefix("2001:db8:100::/64")}},
 			"team": {Name: "team", Ranges: []Range{rng("203.0.113.200", "203.0.113.250")},
 				Allocation: &ServiceAllocation{Priority: 10, Namespaces: []string{"payments"}, ServiceSelectors: []labels.Selector{sel(t, "tier in (api)")}}},
 		},

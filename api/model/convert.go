@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,7 +83,13 @@ func convertPool(obj *v1beta1.IPAddressPool) (*Pool, []Problem) {
 		for _, r := range rs {
 			entries = append(entries, entry{r, i})
 		}
+		if !strings.Contains(a, "-") {
+			if pfx, err := netip.ParsePrefix(strings.TrimSpace(a)); err == nil {
+				pool.CIDRs = append(pool.CIDRs, pfx)
+			}
+		}
 	}
+	slices.SortFunc(pool.CIDRs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	slices.SortFunc(entries, func(a, b entry) int { return compareRange(a.r, b.r) })
 	for i := 1; i < len(entries); i++ {
 		prev, cur := entries[i-1], entries[i]

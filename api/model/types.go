@@ -39,6 +39,10 @@ type Pool struct {
 	// Ranges are sorted by First, do not overlap and are of either family. A CIDR becomes
 	// one Range covering the whole prefix.
 	Ranges []Range
+	// CIDRs are the entries of spec.addresses written as a CIDR (not as a range a-b),
+	// sorted. The controller does not hand out the subnet-router anycast address (the
+	// first one) of an IPv6 CIDR of length 126 or less; a range is taken as written.
+	CIDRs []netip.Prefix
 	// AutoAssign false: used only when a Service asks for the pool or one of its IPs.
 	AutoAssign bool
 	// AvoidBuggyIPs skips addresses ending in .0 and .255 (IPv4 only).

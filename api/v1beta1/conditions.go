@@ -18,4 +18,15 @@ const (
 	// ReasonLastGoodInForce is the reason of a False Valid condition when the object's last
 	// good version stays in force in place of the current spec.
 	ReasonLastGoodInForce = "LastGoodInForce"
+
+	// ConditionAddressesExcluded is set on every IPAddressPool in force: True when some of
+	// its addresses are special-purpose and never handed out (unspecified, loopback,
+	// link-local, multicast, limited broadcast, or the subnet-router anycast address of an
+	// IPv6 CIDR of length 126 or less), with the message listing them; False when there is
+	// none. The pool stays usable without them, and its counts leave them out.
+	ConditionAddressesExcluded = "AddressesExcluded"
+	// ReasonSpecialPurpose is the reason of a True AddressesExcluded condition.
+	ReasonSpecialPurpose = "SpecialPurpose"
+	// ReasonNoneExcluded is the reason of a False AddressesExcluded condition.
+	ReasonNoneExcluded = "NoneExcluded"
 )

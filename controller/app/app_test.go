@@ -44,7 +44,7 @@ func TestAllocation(t *testing.T) {
 		waitPoolStatus(t, c, "main", func(p *v1beta1.IPAddressPool) (bool, string) {
 			st := p.Status
 			cond := validCond(p)
-			ok := st.IPv4Assigned == 1 && st.IPv4Available == 7 && st.IPv6Assigned == 0 && st.IPv6Available == 8 &&
+			ok := st.IPv4Assigned == 1 && st.IPv4Available == 7 && st.IPv6Assigned == 0 && st.IPv6Available == 7 && // 2001:db8:100:: is anycast
 				cond != nil && cond.Status == metav1.ConditionTrue
 			return ok, fmt.Sprintf("%+v", st)
 		})

@@ -27,8 +27,9 @@ const (
 	// (spec.loadBalancerIP and the annotation both set, requested IPs in two pools, a
 	// requested IP outside the requested pool, RequireDualStack with one requested IP).
 	ReasonConflictingRequests Reason = "ConflictingRequests"
-	// ReasonInvalidRequest: an annotation or spec.loadBalancerIP cannot be parsed, or names
-	// an IP of a family the Service does not have.
+	// ReasonInvalidRequest: an annotation or spec.loadBalancerIP cannot be parsed, names
+	// an IP of a family the Service does not have, or names a special-purpose address
+	// (SpecialPurpose, Excluded).
 	ReasonInvalidRequest Reason = "InvalidRequest"
 	// ReasonPoolNotFound: the requested pool does not exist.
 	ReasonPoolNotFound Reason = "PoolNotFound"

@@ -107,6 +107,13 @@ func FuzzParseServiceIPs(f *testing.F) {
 				break
 			}
 			ad = ad.Unmap()
+			// Never a load balancer IP: unspecified (0.0.0.0/8, ::), loopback, link-local,
+			// multicast, limited broadcast.
+			if ad.IsUnspecified() || ad.IsLoopback() || ad.IsLinkLocalUnicast() || ad.IsMulticast() ||
+				(ad.Is4() && (ad.As4()[0] == 0 || ad == netip.AddrFrom4([4]byte{255, 255, 255, 255}))) {
+				want, names = ReasonInvalidRequest, ad.String()
+				break
+			}
 			fam := IPv6
 			if ad.Is4() {
 				fam = IPv4

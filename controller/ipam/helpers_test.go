@@ -12,7 +12,7 @@ import (
 	"github.com/loadstone-lb/loadstone/api/model"
 )
 
-// pool builds a model.Pool from "cidr" or "first-last" strings.
+// pool builds a model.Pool from "cidr" or "first-last" strings (in address order).
 func pool(name string, addrs ...string) *model.Pool {
 	p := &model.Pool{Name: name, AutoAssign: true}
 	for _, s := range addrs {
@@ -22,6 +22,7 @@ func pool(name string, addrs ...string) *model.Pool {
 		}
 		pf := netip.MustParsePrefix(s).Masked()
 		p.Ranges = append(p.Ranges, model.Range{First: pf.Addr(), Last: lastOf(pf)})
+		p.CIDRs = append(p.CIDRs, pf) // as model.Build records a CIDR entry
 	}
 	return p
 }

@@ -42,6 +42,24 @@ type famState struct {
 	free   *freeSet
 	used   int // distinct allocated addresses
 	avoid  bool
+	// excl are the special-purpose parts of the ranges (Excluded), sorted and disjoint:
+	// never free, never allocated.
+	excl []exclSpan
+}
+
+type exclSpan struct {
+	s    span
+	what string
+}
+
+// excluded returns what makes x special-purpose in this family of the pool, if it is.
+func (fs *famState) excluded(x u128) (string, bool) {
+	for _, e := range fs.excl {
+		if !x.less(e.s.first) && !e.s.last.less(x) {
+			return e.what, true
+		}
+	}
+	return "", false
 }
 
 type rangeRef struct {
@@ -144,6 +162,10 @@ func (a *Allocator) SetPools(pools []*model.Pool) ([]types.NamespacedName, error
 			ps.fams[f].ranges = append(ps.fams[f].ranges, s)
 			index[f] = append(index[f], rangeRef{s, ps})
 		}
+		for _, e := range Excluded(p) {
+			fs := ps.fams[familyOf(e.Range.First)]
+			fs.excl = append(fs.excl, exclSpan{span{fromAddr(e.Range.First), fromAddr(e.Range.Last)}, e.What})
+		}
 		for _, fs := range ps.fams {
 			if fs != nil {
 				slices.SortFunc(fs.ranges, func(x, y span) int { return x.first.cmp(y.first) })
@@ -166,6 +188,11 @@ func (a *Allocator) SetPools(pools []*model.Pool) ([]types.NamespacedName, error
 	held := map[*famState][]u128{}
 	for ip, use := range a.ips {
 		ps := lookup(index, ip)
+		if ps != nil {
+			if _, special := ps.fams[familyOf(ip)].excluded(fromAddr(ip)); special {
+				ps = nil // never held: released like an address no pool covers
+			}
+		}
 		if ps == nil {
 			for _, sa := range use.users {
 				k := sa.req.Service
@@ -249,6 +276,23 @@ func rank(p *model.Pool) (class, prio int) {
 }
 
 func (fs *famState) addUsable(s span) {
+	// Cut out the special-purpose parts (sorted, disjoint, each within one range).
+	for _, e := range fs.excl {
+		if e.s.last.less(s.first) || s.last.less(e.s.first) {
+			continue
+		}
+		if s.first.less(e.s.first) {
+			fs.addUsableNotSpecial(span{s.first, e.s.first.dec()})
+		}
+		if !e.s.last.less(s.last) {
+			return
+		}
+		s.first = e.s.last.inc()
+	}
+	fs.addUsableNotSpecial(s)
+}
+
+func (fs *famState) addUsableNotSpecial(s span) {
 	if !fs.avoid {
 		fs.free.add(s)
 		return
@@ -384,6 +428,9 @@ func (a *Allocator) usable(ip netip.Addr, req *Request, restoring bool) *Error {
 	if ps == nil {
 		return errorf(ReasonIPNotInPool, "%s is in no pool", ip)
 	}
+	if what, special := ps.fams[familyOf(ip)].excluded(fromAddr(ip)); special {
+		return errorf(ReasonInvalidRequest, "%s is a special-purpose address (%s) of pool %q and is never allocated", ip, what, ps.p.Name)
+	}
 	if use := a.ips[ip]; use != nil {
 		for _, k := range sortedUsers(use) {
 			if k == req.Service {
@@ -479,8 +526,8 @@ func (a *Allocator) releaseIP(svc types.NamespacedName, ip netip.Addr) {
 	ps := a.pools[use.pool]
 	fs := ps.fams[familyOf(ip)]
 	fs.used--
-	if !(fs.avoid && buggy(ip)) {
-		x := fromAddr(ip)
+	x := fromAddr(ip)
+	if _, special := fs.excluded(x); !special && !(fs.avoid && buggy(ip)) {
 		fs.free.add(span{x, x})
 	}
 }

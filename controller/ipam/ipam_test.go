@@ -166,7 +166,7 @@ func TestAssign(t *testing.T) {
 			{req: req("s5", ips("10.0.0.1"), inPool("b")), err: ReasonConflictingRequests},
 		}},
 		{"requested IPs in two pools", []step{
-			{pools: []*model.Pool{pool("a", "10.0.0.0/30"), pool("b", "2001:db8::/126")}},
+			{pools: []*model.Pool{pool("a", "10.0.0.0/30"), pool("b", "2001:db8::-2001:db8::3")}},
 			{req: req("s1", dual(RequireDualStack, IPv4, IPv6), ips("10.0.0.1", "2001:db8::1")), err: ReasonConflictingRequests},
 		}},
 		{"request change is re-evaluated: pool", []step{
@@ -183,7 +183,7 @@ func TestAssign(t *testing.T) {
 			{req: req("s4", dual(PreferDualStack, IPv6, IPv4)), want: []string{"10.0.0.1"}},
 		}},
 		{"dual-stack in ipFamilies order, one pool", []step{
-			{pools: []*model.Pool{pool("v4only", "10.0.9.0/30"), pool("both", "10.0.0.0/30", "2001:db8::/126")}},
+			{pools: []*model.Pool{pool("v4only", "10.0.9.0/30"), pool("both", "10.0.0.0/30", "2001:db8::-2001:db8::3")}},
 			{req: req("s1", dual(RequireDualStack, IPv6, IPv4)), want: []string{"2001:db8::", "10.0.0.0"}, pool: "both"},
 			{req: req("s2", dual(PreferDualStack, IPv4, IPv6)), want: []string{"10.0.0.1", "2001:db8::1"}, pool: "both"},
 			{req: req("s3", dual(SingleStack, IPv6)), want: []string{"2001:db8::2"}},
@@ -195,7 +195,7 @@ func TestAssign(t *testing.T) {
 		{"dual-stack missing family filled from the same pool", []step{
 			{pools: []*model.Pool{pool("a", "10.0.0.0/30")}},
 			{req: req("s1", dual(PreferDualStack, IPv4, IPv6)), want: []string{"10.0.0.0"}},
-			{pools: []*model.Pool{pool("a", "10.0.0.0/30", "2001:db8::/126")}},
+			{pools: []*model.Pool{pool("a", "10.0.0.0/30", "2001:db8::-2001:db8::3")}},
 			{req: req("s1", dual(PreferDualStack, IPv4, IPv6)), want: []string{"10.0.0.0", "2001:db8::"}},
 		}},
 		{"sharing: same key, different ports", []step{
@@ -237,7 +237,7 @@ func TestAssign(t *testing.T) {
 			{req: req("s2", key("k"), ports(81)), want: []string{"10.0.1.0"}},
 		}},
 		{"dual-stack sharing", []step{
-			{pools: []*model.Pool{pool("a", "10.0.0.0/30", "2001:db8::/126")}},
+			{pools: []*model.Pool{pool("a", "10.0.0.0/30", "2001:db8::-2001:db8::3")}},
 			{req: req("s1", key("k"), ports(80), dual(RequireDualStack, IPv4, IPv6)), want: []string{"10.0.0.0", "2001:db8::"}},
 			{req: req("s2", key("k"), ports(81), dual(RequireDualStack, IPv6, IPv4)), want: []string{"2001:db8::", "10.0.0.0"}},
 			{req: req("s3", key("k"), ports(82), v6()), want: []string{"2001:db8::"}},
@@ -269,20 +269,24 @@ func TestAssign(t *testing.T) {
 			{req: req("s2"), want: []string{"10.0.0.1"}, pool: "a"},
 		}},
 		{"dual-stack loses one family on shrink, gets it back", []step{
-			{pools: []*model.Pool{pool("a", "10.0.0.0/30", "2001:db8::/126")}},
+			{pools: []*model.Pool{pool("a", "10.0.0.0/30", "2001:db8::-2001:db8::3")}},
 			{req: req("s1", dual(RequireDualStack, IPv4, IPv6)), want: []string{"10.0.0.0", "2001:db8::"}},
 			{pools: []*model.Pool{pool("a", "10.0.0.0/30", "2001:db8::1-2001:db8::3")}, released: []string{"default/s1"}},
 			{req: req("s1", dual(RequireDualStack, IPv4, IPv6)), want: []string{"10.0.0.0", "2001:db8::1"}},
 		}},
 		{"IPv6 /64 and the top of the address space", []step{
-			{pools: []*model.Pool{pool("a", "2001:db8:100::/64"), pool("top", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127")}},
-			{req: req("s1", v6()), want: []string{"2001:db8:100::"}},
+			// The /64's first address is its subnet-router anycast address: never handed out.
+			// The top of the IPv6 space is multicast: never handed out either; the top of the
+			// IPv4 space is 255.255.255.255, limited broadcast.
+			{pools: []*model.Pool{pool("a", "2001:db8:100::/64"), pool("top", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"), pool("top4", "255.255.255.254/31")}},
+			{req: req("s1", v6()), want: []string{"2001:db8:100::1"}},
 			{req: req("s2", v6(), ips("2001:db8:100::ffff:ffff:ffff:ffff")), want: []string{"2001:db8:100:0:ffff:ffff:ffff:ffff"}},
-			{req: req("s3", v6(), inPool("top")), want: []string{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"}},
-			{req: req("s4", v6(), inPool("top")), want: []string{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}},
-			{pools: []*model.Pool{pool("a", "2001:db8:100::/64"), pool("top", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127")}},
+			{req: req("s3", v6(), inPool("top")), err: ReasonPoolExhausted},
+			{req: req("s4", inPool("top4")), want: []string{"255.255.255.254"}},
+			{req: req("s5", inPool("top4")), err: ReasonPoolExhausted},
+			{pools: []*model.Pool{pool("a", "2001:db8:100::/64"), pool("top", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"), pool("top4", "255.255.255.254/31")}},
 			{release: "s4"},
-			{req: req("s5", v6(), inPool("top")), want: []string{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}},
+			{req: req("s5", inPool("top4")), want: []string{"255.255.255.254"}},
 		}},
 	}
 	for _, tc := range tests {
@@ -352,7 +356,8 @@ func TestStats(t *testing.T) {
 	if got := st["a"].IPv4; !got.Offered || got.InUse != 2 || got.Available.Uint64() != 252 {
 		t.Errorf("a/IPv4 = %+v (available %s)", got, got.Available)
 	}
-	if got := st["a"].IPv6; !got.Offered || got.InUse != 1 || got.Available.String() != "18446744073709551615" {
+	// 2^64 less the subnet-router anycast address 2001:db8:: and the one in use.
+	if got := st["a"].IPv6; !got.Offered || got.InUse != 1 || got.Available.String() != "18446744073709551614" {
 		t.Errorf("a/IPv6 = %+v (available %s)", got, got.Available)
 	}
 	if got := st["b"]; got.IPv6.Offered || got.IPv4.Available.Uint64() != 2 {

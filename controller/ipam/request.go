@@ -143,6 +143,9 @@ func ParseService(svc *corev1.Service, nsLabels map[string]string) (Request, err
 			return r, errorf(ReasonInvalidRequest, "%s: %q is not an IP address", src, s)
 		}
 		a = a.Unmap()
+		if what, special := SpecialPurpose(a); special {
+			return r, errorf(ReasonInvalidRequest, "%s: %s is a special-purpose address (%s) and is never allocated", src, a, what)
+		}
 		f := familyOf(a)
 		if prev, ok := seen[f]; ok {
 			return r, errorf(ReasonInvalidRequest, "%s: more than one %s address (%s and %s)", src, f, prev, a)

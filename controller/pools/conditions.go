@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/model"
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
+	"github.com/loadstone-lb/loadstone/controller/ipam"
 )
 
 // objKey identifies one configuration object (all kinds are cluster-scoped).
@@ -138,6 +140,9 @@ func (r *Reconciler) judge(cfg *model.Config, problems []model.Problem, objs []c
 		k := objKey{o.kind, o.obj.GetName()}
 		c := model.ValidCondition(cfg, problems, o.kind, k.name, o.obj.GetGeneration())
 		conds[k] = []metav1.Condition{c}
+		if mp := cfg.Pools[k.name]; o.kind == model.KindIPAddressPool && mp != nil {
+			conds[k] = append(conds[k], excludedCondition(mp, o.obj.GetGeneration()))
+		}
 		if c.Status == metav1.ConditionTrue {
 			continue
 		}
@@ -203,4 +208,32 @@ func (r *Reconciler) flushConditions(ctx context.Context) error {
 		}
 	}
 	return firstErr
+}
+
+// maxListed caps the entries a condition message or Event lists.
+const maxListed = 10
+
+// excludedCondition is the AddressesExcluded condition of a pool in force: the
+// special-purpose addresses the allocator never hands out (ipam.Excluded).
+func excludedCondition(p *model.Pool, gen int64) metav1.Condition {
+	ex := ipam.Excluded(p)
+	if len(ex) == 0 {
+		return metav1.Condition{Type: v1beta1.ConditionAddressesExcluded, Status: metav1.ConditionFalse, ObservedGeneration: gen,
+			Reason: v1beta1.ReasonNoneExcluded, Message: "no special-purpose address in the pool"}
+	}
+	items := make([]string, len(ex))
+	for i, e := range ex {
+		items[i] = e.String()
+	}
+	return metav1.Condition{Type: v1beta1.ConditionAddressesExcluded, Status: metav1.ConditionTrue, ObservedGeneration: gen,
+		Reason:  v1beta1.ReasonSpecialPurpose,
+		Message: "never handed out and not counted (special-purpose): " + capList(items, maxListed)}
+}
+
+// capList joins at most n items and says how many more there are.
+func capList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
