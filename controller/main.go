@@ -7,6 +7,7 @@ import (
 	"net/http"
 	httppprof "net/http/pprof"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,7 +21,9 @@ import (
 
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/controller/app"
+	"github.com/loadstone-lb/loadstone/internal/gossipkey"
 	"github.com/loadstone-lb/loadstone/internal/logging"
+	"github.com/loadstone-lb/loadstone/internal/readiness"
 )
 
 func main() {
@@ -45,6 +48,8 @@ func run() error {
 		qps          = fs.Float64("kube-api-qps", 300, "API requests per second the controller may send (one status patch and one Event per allocation)")
 		burst        = fs.Int("kube-api-burst", 600, "API request burst")
 		pprof        = fs.Bool("enable-pprof", false, "serve Go profiles under /debug/pprof/ on the metrics address")
+		keySecret    = fs.String("memberlist-secret-name", gossipkey.DefaultSecretName, "Secret holding the speakers' memberlist key, created with a random key when missing (never changed once it exists); empty: never create it")
+		keySecretNS  = fs.String("memberlist-secret-namespace", "", "namespace of the memberlist Secret (default: --leader-elect-namespace)")
 		logFlags     = logging.AddFlags(fs)
 	)
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -74,18 +79,31 @@ func run() error {
 	if err := v1beta1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	const leaseName = "loadstone-controller"
+	var lock *readiness.CampaignLock
+	if *leaderElect {
+		// controller-runtime's lock, observed: a replica is ready once it campaigns.
+		// The 5 s request timeout is controller-runtime's (half its 10 s renew deadline).
+		if lock, err = readiness.NewLeaseLock(cfg, *leaderNS, leaseName, 5*time.Second); err != nil {
+			return err
+		}
+	}
+	opts := ctrl.Options{
 		Scheme:                  scheme,
 		Logger:                  log,
 		Cache:                   app.CacheOptions(),
 		LeaderElection:          *leaderElect,
-		LeaderElectionID:        "loadstone-controller",
+		LeaderElectionID:        leaseName,
 		LeaderElectionNamespace: *leaderNS,
 		// main exits when the manager stops, so a graceful stop can hand over at once.
 		LeaderElectionReleaseOnCancel: true,
 		Metrics:                       metricsOptions(*metricsAddr, *pprof),
 		HealthProbeBindAddress:        *probeAddr,
-	})
+	}
+	if lock != nil {
+		opts.LeaderElectionResourceLockInterface = lock
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
@@ -99,8 +117,24 @@ func run() error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if *keySecret != "" {
+		ns := *keySecretNS
+		if ns == "" {
+			ns = *leaderNS
+		}
+		if err := mgr.Add(&gossipkey.Ensurer{Client: mgr.GetClient(), Logger: slogger.With("subsystem", "memberlist-key"),
+			Namespace: ns, Name: *keySecret}); err != nil {
+			return err
+		}
+	}
+	// Ready: caches synced and, with leader election, campaigning (a standby is ready).
+	if err := mgr.AddReadyzCheck("caches", readiness.CachesSynced(mgr.GetCache(), 500*time.Millisecond)); err != nil {
 		return err
+	}
+	if lock != nil {
+		if err := mgr.AddReadyzCheck("leader-election", lock.Checker()); err != nil {
+			return err
+		}
 	}
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

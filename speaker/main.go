@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/loadstone-lb/loadstone/internal/buildinfo"
 	"github.com/loadstone-lb/loadstone/internal/events"
 	"github.com/loadstone-lb/loadstone/internal/logging"
+	"github.com/loadstone-lb/loadstone/internal/readiness"
 	"github.com/loadstone-lb/loadstone/internal/restwrite"
 	"github.com/loadstone-lb/loadstone/speaker/agent"
 	"github.com/loadstone-lb/loadstone/speaker/bfd"
@@ -52,7 +54,7 @@ func run() error {
 		kubeconfig  = fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config or $KUBECONFIG)")
 		nodeName    = fs.String("node-name", os.Getenv("NODE_NAME"), "name of this node's Node object (required; default $NODE_NAME)")
 		namespace   = fs.String("namespace", "loadstone-system", "namespace of the memberlist Secret")
-		secretName  = fs.String("secret-name", agent.DefaultSecretName, "Secret holding the memberlist gossip key (data key \"key\", 16/24/32 bytes)")
+		secretName  = fs.String("secret-name", agent.DefaultSecretName, "Secret holding the memberlist gossip keys (data key \"key\": 16/24/32 bytes; \"key.*\": more keys accepted; followed while running)")
 		mlBind      = fs.String("memberlist-bind-addr", "", "memberlist bind address (default all; the Node's InternalIP is advertised)")
 		mlPort      = fs.Int("memberlist-port", 7946, "memberlist TCP and UDP port")
 		metricsAddr = fs.String("metrics-bind-address", ":7572", "address of the Prometheus metrics endpoint (0 disables it)")
@@ -166,11 +168,12 @@ func run() error {
 	}
 	// On SIGTERM the membership runnable leaves memberlist first (peers take over at
 	// once), then the announcer stops answering.
-	if err := mgr.Add(ag.Membership(agent.MembershipConfig{
+	membership := ag.Membership(agent.MembershipConfig{
 		Logger:     slogger.With("subsystem", "members"),
 		Registerer: reg,
 		NodeName:   *nodeName,
-		APIReader:  mgr.GetAPIReader(),
+		// The cache watches the Secrets of our namespace (BGP passwords too).
+		Secrets:    mgr.GetCache(),
 		Cache:      mgr.GetCache(),
 		Namespace:  *namespace,
 		SecretName: *secretName,
@@ -178,13 +181,18 @@ func run() error {
 		Port:       *mlPort,
 		Timing:     timing,
 		AfterLeave: ann.Close,
-	})); err != nil {
+	})
+	if err := mgr.Add(membership); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	// Ready: caches synced, memberlist key loaded and joined to the other speakers.
+	if err := mgr.AddReadyzCheck("caches", readiness.CachesSynced(mgr.GetCache(), 500*time.Millisecond)); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("membership", func(*http.Request) error { return membership.Ready() }); err != nil {
 		return err
 	}
 	runErr := mgr.Start(ctrl.SetupSignalHandler())

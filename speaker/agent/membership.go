@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,24 +16,31 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/loadstone-lb/loadstone/internal/gossipkey"
 	"github.com/loadstone-lb/loadstone/speaker/members"
 )
 
-// Defaults of the memberlist Secret.
+// Defaults of the memberlist Secret (format: internal/gossipkey).
 const (
-	DefaultSecretName = "loadstone-memberlist"
-	SecretKey         = "key"
+	DefaultSecretName = gossipkey.DefaultSecretName
+	SecretKey         = gossipkey.PrimaryKey
 )
+
+// keyPollInterval is how often the running membership reads the Secret (from the cache,
+// which watches it) for a rotated key.
+const keyPollInterval = time.Second
 
 // MembershipConfig configures the membership runnable.
 type MembershipConfig struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	NodeName   string
-	// APIReader reads the Secret directly (no cluster-wide Secret watch); Cache lists Nodes.
-	APIReader client.Reader
-	Cache     client.Reader
-	// Namespace and SecretName locate the gossip key (data key "key").
+	// Secrets reads the gossip key Secret: the manager's cache, which watches the Secrets
+	// of the speaker's namespace only, so a rotated key arrives without a restart. Cache
+	// lists Nodes.
+	Secrets client.Reader
+	Cache   client.Reader
+	// Namespace and SecretName locate the gossip keys (internal/gossipkey's format).
 	Namespace, SecretName string
 	// BindAddr ("" = all) and Port of memberlist; the advertised address is the Node's
 	// InternalIP of the bind address's family (IPv4 when unspecified).
@@ -44,6 +52,8 @@ type MembershipConfig struct {
 	LeaveTimeout time.Duration
 	// AfterLeave runs after the graceful leave (the speaker stops answering ARP/NDP then).
 	AfterLeave func()
+	// KeySwitchDelay: see members.Config (0: members.DefaultKeySwitchDelay).
+	KeySwitchDelay time.Duration
 }
 
 // Membership returns a runnable that waits for the gossip key, starts memberlist, hands
@@ -66,6 +76,27 @@ func (a *Agent) Membership(cfg MembershipConfig) *MembershipRunnable {
 type MembershipRunnable struct {
 	a   *Agent
 	cfg MembershipConfig
+
+	mu     sync.Mutex
+	keyErr error // why no usable key was read yet (nil once one was)
+	m      *members.Members
+	failed error // memberlist could not start
+}
+
+// Ready reports nil once the gossip key is loaded and this node has joined the membership
+// (members.Members.Joined); otherwise why not. The speaker's /readyz uses it.
+func (r *MembershipRunnable) Ready() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.failed != nil:
+		return fmt.Errorf("memberlist unusable: %w", r.failed)
+	case r.m == nil && r.keyErr != nil:
+		return fmt.Errorf("no memberlist key: %w", r.keyErr)
+	case r.m == nil:
+		return errors.New("memberlist not started")
+	}
+	return r.m.Joined()
 }
 
 // NeedLeaderElection: every speaker runs.
@@ -90,17 +121,24 @@ func (r *MembershipRunnable) Start(ctx context.Context) error {
 	macs, _ := localMACs()
 	m, err := members.Start(ctx, members.Config{
 		Logger: log, Registerer: r.cfg.Registerer, NodeName: r.cfg.NodeName,
-		BindAddr: r.cfg.BindAddr, BindPort: r.cfg.Port, AdvertiseAddr: advertise, Key: key,
+		BindAddr: r.cfg.BindAddr, BindPort: r.cfg.Port, AdvertiseAddr: advertise,
+		Key: key.Primary, SecondaryKeys: key.Secondary, KeySwitchDelay: r.cfg.KeySwitchDelay,
 		MACs: macs, Peers: r.peers, Timing: r.cfg.Timing,
 	})
 	if err != nil {
+		r.mu.Lock()
+		r.failed = err
+		r.mu.Unlock()
 		log.Error("memberlist unusable: staying in degraded mode (Node readiness)", "err", err)
 		<-ctx.Done()
 		return nil
 	}
+	r.mu.Lock()
+	r.m = m
+	r.mu.Unlock()
 	r.a.UseMembers(m)
 	log.Info("memberlist running", "port", m.Port(), "advertise", advertise)
-	<-ctx.Done()
+	r.followKeys(ctx, m, key)
 	start := time.Now()
 	if err := m.Stop(r.cfg.LeaveTimeout); err != nil {
 		log.Warn("leaving memberlist", "err", err)
@@ -109,29 +147,72 @@ func (r *MembershipRunnable) Start(ctx context.Context) error {
 	return nil
 }
 
+// readKeys reads the keys from the Secret.
+func (r *MembershipRunnable) readKeys(ctx context.Context) (gossipkey.Keys, error) {
+	var s corev1.Secret
+	err := r.cfg.Secrets.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: r.cfg.SecretName}, &s)
+	switch {
+	case apierrors.IsNotFound(err):
+		return gossipkey.Keys{}, fmt.Errorf("secret %s/%s not found (the controller creates it)", r.cfg.Namespace, r.cfg.SecretName)
+	case err != nil:
+		return gossipkey.Keys{}, fmt.Errorf("secret %s/%s: %w", r.cfg.Namespace, r.cfg.SecretName, err)
+	}
+	k, err := gossipkey.Parse(s.Data)
+	if err != nil {
+		return gossipkey.Keys{}, fmt.Errorf("secret %s/%s: %w", r.cfg.Namespace, r.cfg.SecretName, err)
+	}
+	return k, nil
+}
+
 // waitKey polls the Secret until it has a valid key.
-func (r *MembershipRunnable) waitKey(ctx context.Context) ([]byte, error) {
+func (r *MembershipRunnable) waitKey(ctx context.Context) (gossipkey.Keys, error) {
 	delay := 500 * time.Millisecond
 	for {
-		var s corev1.Secret
-		err := r.cfg.APIReader.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: r.cfg.SecretName}, &s)
-		switch {
-		case err == nil:
-			k := s.Data[SecretKey]
-			if n := len(k); n == 16 || n == 24 || n == 32 {
-				return k, nil
-			}
-			err = fmt.Errorf("secret %s/%s: key %q is %d bytes, want 16, 24 or 32", r.cfg.Namespace, r.cfg.SecretName, SecretKey, len(k))
-		case apierrors.IsNotFound(err):
-			err = fmt.Errorf("secret %s/%s not found", r.cfg.Namespace, r.cfg.SecretName)
+		k, err := r.readKeys(ctx)
+		r.mu.Lock()
+		r.keyErr = err
+		r.mu.Unlock()
+		if err == nil {
+			return k, nil
 		}
 		r.cfg.Logger.Warn("waiting for the memberlist key; degraded mode until then", "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return gossipkey.Keys{}, ctx.Err()
 		case <-r.a.clock.After(delay):
 		}
 		delay = min(2*delay, 10*time.Second)
+	}
+}
+
+// followKeys reads the Secret every keyPollInterval until ctx ends and hands changed keys
+// to memberlist. A Secret that goes missing or invalid keeps the keys in use (and logs).
+func (r *MembershipRunnable) followKeys(ctx context.Context, m *members.Members, last gossipkey.Keys) {
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.a.clock.After(keyPollInterval):
+		}
+		k, err := r.readKeys(ctx)
+		if err != nil {
+			if ctx.Err() == nil && err.Error() != lastErr {
+				r.cfg.Logger.Warn("memberlist key unreadable; keeping the keys in use", "err", err)
+			}
+			lastErr = err.Error()
+			continue
+		}
+		lastErr = ""
+		if k.Equal(last) {
+			continue
+		}
+		if err := m.SetKeys(k.Primary, k.Secondary); err != nil {
+			r.cfg.Logger.Error("memberlist key change not applied", "err", err)
+			continue
+		}
+		r.cfg.Logger.Info("memberlist keys changed in the Secret", "secondary", len(k.Secondary))
+		last = k
 	}
 }
 
