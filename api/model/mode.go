@@ -27,10 +27,9 @@ const (
 // DefaultDataplaneMode is the mode of a Service whose pool has no spec.dataplaneMode and
 // which has no loadstone.io/dataplane-mode annotation.
 //
-// It is ModeOff while the speaker does not run the dataplane yet: an unannotated Service
-// keeps today's behaviour (ipMode VIP, kube-proxy serves the IP). It becomes ModePods when
-// the speaker's dataplane is wired in.
-const DefaultDataplaneMode = ModeOff
+// It is ModePods: Loadstone's own dataplane carries the IP (ipMode Proxy), so the LB path
+// does not depend on kube-proxy. A pool or a Service opts out with mode off.
+const DefaultDataplaneMode = ModePods
 
 // ParseMode checks a mode as written in a pool or an annotation.
 func ParseMode(s string) (Mode, error) {

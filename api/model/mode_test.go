@@ -7,12 +7,12 @@ import (
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 )
 
-func TestDefaultDataplaneModeIsOffUntilTheDataplaneIsWired(t *testing.T) {
-	// Until the speaker runs the dataplane, an unannotated Service in a pool without the
-	// field must keep ipMode VIP (kube-proxy serves it). Flipping this is a deliberate act
-	// of the integration that wires the dataplane in: change this test with it.
-	if DefaultDataplaneMode != ModeOff {
-		t.Fatalf("DefaultDataplaneMode = %q, want off until the speaker runs the dataplane", DefaultDataplaneMode)
+func TestDefaultDataplaneModeIsPods(t *testing.T) {
+	// An unannotated Service in a pool without the field is carried by Loadstone's own
+	// dataplane (ipMode Proxy). Changing the default changes what every such Service gets:
+	// change this test only with intent.
+	if DefaultDataplaneMode != ModePods {
+		t.Fatalf("DefaultDataplaneMode = %q, want pods", DefaultDataplaneMode)
 	}
 }
 

@@ -34,8 +34,9 @@ func TestAllocation(t *testing.T) {
 	t.Run("plain", func(t *testing.T) {
 		create(t, c, lbService(ns, "plain"))
 		s := waitIPs(t, c, ns, "plain", "203.0.113.0")
-		if m := s.Status.LoadBalancer.Ingress[0].IPMode; m == nil || *m != corev1.LoadBalancerIPModeVIP {
-			t.Errorf("ipMode %v, want VIP", m)
+		// No pool mode, no annotation: the default mode pods, carried by our dataplane.
+		if m := s.Status.LoadBalancer.Ingress[0].IPMode; m == nil || *m != corev1.LoadBalancerIPModeProxy {
+			t.Errorf("ipMode %v, want Proxy (default mode pods)", m)
 		}
 		if got := s.Annotations[v1beta1.AnnotationAllocatedFromPool]; got != "main" {
 			t.Errorf("allocated-from-pool %q", got)

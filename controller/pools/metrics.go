@@ -1,6 +1,10 @@
 package pools
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loadstone-lb/loadstone/api/model"
+)
 
 // Metrics are the pool metrics.
 type Metrics struct {
@@ -12,6 +16,7 @@ type Metrics struct {
 
 	conditionWrites *prometheus.CounterVec
 	conditionErrors *prometheus.CounterVec
+	invalid         *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -46,7 +51,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "loadstone_controller_condition_write_errors_total",
 			Help: "Failed condition writes on configuration objects other than IPAddressPools, per kind.",
 		}, []string{"kind"}),
+		invalid: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "loadstone_controller_config_invalid_objects",
+			Help: "Configuration objects whose Valid condition is False (not in force, or an older version in force), per kind; 0 when all of a kind are valid.",
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.total, m.inUse, m.statusWrites, m.statusErrors, m.latency, m.conditionWrites, m.conditionErrors)
+	for _, k := range configKinds() {
+		m.invalid.WithLabelValues(k)
+	}
+	reg.MustRegister(m.total, m.inUse, m.statusWrites, m.statusErrors, m.latency, m.conditionWrites, m.conditionErrors, m.invalid)
 	return m
+}
+
+// configKinds are the kinds whose objects get a Valid condition (or, without a status,
+// Events), IPAddressPool first.
+func configKinds() []string {
+	out := []string{model.KindIPAddressPool}
+	for _, k := range otherKinds() {
+		out = append(out, k.kind)
+	}
+	return out
+}
+
+// setInvalid sets the invalid-object gauge from a Build's problems: an object with a
+// problem is one whose Valid condition is False (model.ValidCondition).
+func (m *Metrics) setInvalid(problems []model.Problem, objs []configObject) {
+	n := map[string]int{}
+	for _, o := range objs {
+		if len(model.ProblemsOf(problems, o.kind, o.obj.GetName())) > 0 {
+			n[o.kind]++
+		}
+	}
+	for _, k := range configKinds() {
+		m.invalid.WithLabelValues(k).Set(float64(n[k]))
+	}
 }

@@ -146,6 +146,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	r.prev = cfg
 	r.mu.Unlock()
 	r.judge(cfg, problems, objs)
+	r.opts.Metrics.setInvalid(problems, objs)
 	r.UsageChanged()
 	return reconcile.Result{}, nil
 }
@@ -182,7 +183,7 @@ func (r *Reconciler) flush(ctx context.Context) error {
 	r.opts.Metrics.total.Reset()
 	r.opts.Metrics.inUse.Reset()
 	for name, st := range stats {
-		for fam, fs := range map[string]ipam.FamilyStats{"IPv4": st.IPv4, "IPv6": st.IPv6} {
+		for fam, fs := range map[string]ipam.FamilyStats{"ipv4": st.IPv4, "ipv6": st.IPv6} {
 			if fs.Offered {
 				r.opts.Metrics.total.WithLabelValues(name, fam).Set(float64(fs.InUse) + fs.Available.Float64())
 				r.opts.Metrics.inUse.WithLabelValues(name, fam).Set(float64(fs.InUse))

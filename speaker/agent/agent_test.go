@@ -278,9 +278,11 @@ func setup(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
+	// The pools are in mode off: these agents run without a dataplane (unless a test sets
+	// one), and IPs in the default mode pods would be withheld until one carries them.
 	f.create(t,
-		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "v4"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"203.0.113.0/24"}}},
-		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "v6"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"2001:db8:100::/64"}}},
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "v4"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"203.0.113.0/24"}, DataplaneMode: v1beta1.DataplaneModeOff}},
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "v6"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"2001:db8:100::/64"}, DataplaneMode: v1beta1.DataplaneModeOff}},
 		&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "v4"}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{"v4"}}},
 	)
 	return f

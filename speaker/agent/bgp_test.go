@@ -73,7 +73,7 @@ func (f *settableBFD) Sessions() []bfd.Status {
 func TestBGPAnnouncer(t *testing.T) {
 	router := netip.MustParseAddr("192.0.2.1")
 	c := observetest.New().
-		Service("default", "web", "n1", observetest.IP4).
+		Service("default", "web", "n1", observetest.IP4).Mode("default", "web", "off"). // not gated on a dataplane
 		Address("n1", netip.MustParseAddr("192.0.2.11")).
 		BFDProfile("fast", v1beta1.BFDProfileSpec{ReceiveInterval: ptr.To[int32](100), TransmitInterval: ptr.To[int32](200), DetectMultiplier: ptr.To[int32](3)}).
 		Peer("tor", v1beta1.BGPPeerSpec{MyASN: 64512, PeerASN: 64500, PeerAddress: router.String(), BFDProfile: "fast", StrictBFD: true}).

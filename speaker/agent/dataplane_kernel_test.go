@@ -62,8 +62,8 @@ func TestDataplaneKernel(t *testing.T) {
 	}
 
 	// Every Service back to kube-proxy: the table goes.
-	for i := range c.Lists.Services {
-		c.Lists.Services[i].Annotations = nil
+	for _, s := range c.Lists.Services {
+		c.Mode(s.Namespace, s.Name, "off")
 	}
 	snap = c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
 	if r := d.Apply(context.Background(), Decision{Snapshot: snap, Alive: snap.Alive}); len(r.Errors) != 0 || len(r.Carried) != 0 {

@@ -46,7 +46,7 @@ func cluster() *observetest.Cluster {
 	c := observetest.New().
 		Service("default", "a", "n1", dpIP).Mode("default", "a", "pods").
 		Service("default", "b", "n1", dpIP2).Mode("default", "b", "pods").
-		Service("default", "off", "n1", offIP)
+		Service("default", "off", "n1", offIP).Mode("default", "off", "off")
 	for i := range c.Lists.Services {
 		c.Lists.Services[i].Spec.Ports = []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80}}
 	}
@@ -126,7 +126,7 @@ func TestDataplaneAnnouncer(t *testing.T) {
 	opts := cmpopts.EquateComparable(netip.Addr{})
 
 	// Nothing uses the dataplane: the table is removed once, and again at a resync.
-	off := observetest.New().Service("default", "off", "n1", offIP)
+	off := observetest.New().Service("default", "off", "n1", offIP).Mode("default", "off", "off")
 	for range 2 {
 		if r := apply(off); r.Carried == nil || len(r.Carried) != 0 || len(r.Errors) != 0 {
 			t.Fatalf("all off: report %+v", r)
@@ -187,7 +187,7 @@ func TestDataplaneAnnouncer(t *testing.T) {
 	if r = apply(c2); len(r.Carried) != 3 || len(r.Errors) != 0 {
 		t.Fatalf("after recovery: %+v", r)
 	}
-	delete(c2.Lists.Services[0].Annotations, v1beta1.AnnotationDataplaneMode)
+	c2.Lists.Services[0].Annotations[v1beta1.AnnotationDataplaneMode] = "off"
 	if r = apply(c2); r.Carried[dpIP] || len(r.Carried) != 2 {
 		t.Fatalf("a back to kube-proxy: carried %v", r.Carried)
 	}

@@ -105,7 +105,7 @@ func TestBuildDataplaneMode(t *testing.T) {
 		want       plan.Mode
 		wantErr    string
 	}{
-		{name: "default is off (kube-proxy)", want: plan.ModeOff},
+		{name: "default is pods", want: plan.ModePods},
 		{name: "pods", annotation: "pods", want: plan.ModePods},
 		{name: "nodeport", annotation: "nodeport", want: plan.ModeNodePort},
 		{name: "off", annotation: "off", want: plan.ModeOff},
@@ -145,6 +145,7 @@ func TestBuildDataplaneMode(t *testing.T) {
 func TestBuildDataplaneModePerIP(t *testing.T) {
 	ip6 := netip.MustParseAddr("2001:db8:100::10")
 	c := observetest.New().Service("default", "web", "n1", observetest.IP4, ip6)
+	c.Lists.Pools[0].Spec.DataplaneMode = v1beta1.DataplaneModeOff
 	c.Lists.Pools[1].Spec.DataplaneMode = v1beta1.DataplaneModePods
 	s := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})
 	d := s.Services[types.NamespacedName{Namespace: "default", Name: "web"}].Dataplane
