@@ -23,6 +23,7 @@ import (
 	"github.com/loadstone-lb/loadstone/controller/app"
 	"github.com/loadstone-lb/loadstone/internal/gossipkey"
 	"github.com/loadstone-lb/loadstone/internal/logging"
+	"github.com/loadstone-lb/loadstone/internal/metricsauth"
 	"github.com/loadstone-lb/loadstone/internal/readiness"
 )
 
@@ -48,6 +49,7 @@ func run() error {
 		qps          = fs.Float64("kube-api-qps", 300, "API requests per second the controller may send (one status patch and one Event per allocation)")
 		burst        = fs.Int("kube-api-burst", 600, "API request burst")
 		pprof        = fs.Bool("enable-pprof", false, "serve Go profiles under /debug/pprof/ on the metrics address")
+		secure       = fs.Bool("metrics-secure", false, "serve metrics over HTTPS (self-signed) to clients whose bearer token may get the path (TokenReview and SubjectAccessReview)")
 		keySecret    = fs.String("memberlist-secret-name", gossipkey.DefaultSecretName, "Secret holding the speakers' memberlist key, created with a random key when missing (never changed once it exists); empty: never create it")
 		keySecretNS  = fs.String("memberlist-secret-namespace", "", "namespace of the memberlist Secret (default: --leader-elect-namespace)")
 		logFlags     = logging.AddFlags(fs)
@@ -97,7 +99,7 @@ func run() error {
 		LeaderElectionNamespace: *leaderNS,
 		// main exits when the manager stops, so a graceful stop can hand over at once.
 		LeaderElectionReleaseOnCancel: true,
-		Metrics:                       metricsOptions(*metricsAddr, *pprof),
+		Metrics:                       metricsOptions(*metricsAddr, *pprof, *secure),
 		HealthProbeBindAddress:        *probeAddr,
 	}
 	if lock != nil {
@@ -139,8 +141,11 @@ func run() error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-func metricsOptions(addr string, pprof bool) metricsserver.Options {
+func metricsOptions(addr string, pprof, secure bool) metricsserver.Options {
 	o := metricsserver.Options{BindAddress: addr}
+	if secure {
+		o.SecureServing, o.FilterProvider = true, metricsauth.FilterProvider
+	}
 	if pprof {
 		o.ExtraHandlers = map[string]http.Handler{
 			"/debug/pprof/":        http.HandlerFunc(httppprof.Index),

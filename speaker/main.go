@@ -30,6 +30,7 @@ import (
 	"github.com/loadstone-lb/loadstone/internal/buildinfo"
 	"github.com/loadstone-lb/loadstone/internal/events"
 	"github.com/loadstone-lb/loadstone/internal/logging"
+	"github.com/loadstone-lb/loadstone/internal/metricsauth"
 	"github.com/loadstone-lb/loadstone/internal/readiness"
 	"github.com/loadstone-lb/loadstone/internal/restwrite"
 	"github.com/loadstone-lb/loadstone/speaker/agent"
@@ -58,6 +59,7 @@ func run() error {
 		mlBind      = fs.String("memberlist-bind-addr", "", "memberlist bind address (default all; the Node's InternalIP is advertised)")
 		mlPort      = fs.Int("memberlist-port", 7946, "memberlist TCP and UDP port")
 		metricsAddr = fs.String("metrics-bind-address", ":7572", "address of the Prometheus metrics endpoint (0 disables it)")
+		secure      = fs.Bool("metrics-secure", false, "serve metrics over HTTPS (self-signed) to clients whose bearer token may get the path (TokenReview and SubjectAccessReview)")
 		probeAddr   = fs.String("health-probe-bind-address", ":7573", "address of the /healthz and /readyz endpoints (0 disables it)")
 		dataplane   = fs.Bool("dataplane", true, "run the node dataplane (nftables table inet loadstone) for the Services in dataplane mode pods or nodeport; false removes the table at start and never announces such Services' IPs")
 		dpResync    = fs.Duration("dataplane-resync-period", agent.DefaultDataplaneResync, "period of the dataplane's full sync (lists the table back and repairs drift)")
@@ -97,7 +99,7 @@ func run() error {
 		// Secrets (BGPPeer passwords) only from our own namespace: no cluster-wide watch.
 		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Namespaces: map[string]cache.Config{*namespace: {}}}}},
 		Logger:                 logr.FromSlogHandler(slogger.Handler()),
-		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
+		Metrics:                metricsOptions(*metricsAddr, *secure),
 		HealthProbeBindAddress: *probeAddr,
 	})
 	if err != nil {
@@ -208,6 +210,14 @@ func run() error {
 		slogger.Warn("closing BFD sessions", "err", err)
 	}
 	return runErr
+}
+
+func metricsOptions(addr string, secure bool) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: addr}
+	if secure {
+		o.SecureServing, o.FilterProvider = true, metricsauth.FilterProvider
+	}
+	return o
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
