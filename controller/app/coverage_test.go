@@ -112,6 +112,9 @@ func TestUnannounced(t *testing.T) {
 		ad.Spec.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"zone": "a"}}}
 	})
 	waitGauge(t, reg, "NoEligibleNode", 0)
+	// No speaker runs here, so none reports announcing the IP.
+	waitEvent(t, c, ns, "s", "NotAnnounced", "203.0.113.0 (pool p) is announced by no node: nodes are eligible, but no speaker reports announcing it")
+	waitGauge(t, reg, "NotAnnounced", 1)
 
 	// n1's speaker, elected for the IP, reports that it lacks eht0 (what the speaker
 	// writes; no speaker runs here).
@@ -151,4 +154,6 @@ func TestUnannounced(t *testing.T) {
 		ok := f != nil && f.Status == metav1.ConditionTrue && f.ObservedGeneration == ad.Generation && v != nil && v.Status == metav1.ConditionTrue
 		return ok, fmt.Sprintf("%+v", ad.Status.Conditions)
 	})
+	// The status now lists the IP: announced.
+	waitGauge(t, reg, "NotAnnounced", 0)
 }

@@ -27,10 +27,39 @@ const (
 	// them (node selectors, Ready, the exclude label, BGP peers' node selectors, and for
 	// externalTrafficPolicy Local a ready local endpoint).
 	NoEligibleNode Reason = "NoEligibleNode"
+	// NotAnnounced: nodes are eligible, but no speaker reports announcing the IP: no
+	// ServiceL2Status lists it and no Established BGP session advertises a prefix holding
+	// it (every speaker down, an interface missing on the elected node, a dataplane that
+	// does not carry it, …).
+	NotAnnounced Reason = "NotAnnounced"
 )
 
 // Reasons lists every Reason, in a fixed order (for the gauge).
-var Reasons = []Reason{NoPool, NoAdvertisement, NoEligibleNode}
+var Reasons = []Reason{NoPool, NoAdvertisement, NoEligibleNode, NotAnnounced}
+
+// Published is what the speakers report announcing.
+type Published struct {
+	// L2 are the IPs some ServiceL2Status lists in status.ips.
+	L2 map[netip.Addr]bool
+	// BGP are the prefixes advertised on Established sessions (BGPSessionStatus).
+	BGP []netip.Prefix
+	// BGPPartial: an Established session lists only part of its paths (more than
+	// v1beta1.MaxAdvertisedPaths); an IP missing from BGP is then not held against it.
+	BGPPartial bool
+}
+
+// Has reports whether a speaker reports announcing ip.
+func (p *Published) Has(ip netip.Addr) bool {
+	if p.L2[ip] || p.BGPPartial {
+		return true
+	}
+	for _, pfx := range p.BGP {
+		if pfx.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
 
 // Service is what the computation needs of a Loadstone LoadBalancer Service.
 type Service struct {
@@ -62,6 +91,8 @@ type Input struct {
 	Nodes    []Node
 	// ExcludeLabel removes a node from load balancing ("" checks nothing).
 	ExcludeLabel string
+	// Published is what the speakers report; nil skips the NotAnnounced check.
+	Published *Published
 }
 
 // Finding is one (Service, IP) announced by nobody.
@@ -115,6 +146,11 @@ func Unannounced(in Input) []Finding {
 				if why, ok := noEligible(in, svc, l2, bgp); !ok {
 					f.Reason = NoEligibleNode
 					f.Message = fmt.Sprintf("%s (pool %s) is announced by no node: no node is eligible: %s", ip, pool, why)
+					out = append(out, f)
+				} else if in.Published != nil && !in.Published.Has(ip) {
+					f.Reason = NotAnnounced
+					f.Message = fmt.Sprintf("%s (pool %s) is announced by no node: nodes are eligible, but no speaker reports announcing it "+
+						"(no ServiceL2Status lists it, no Established BGP session advertises it); see the Service's Events from the speakers", ip, pool)
 					out = append(out, f)
 				}
 			}

@@ -14,13 +14,14 @@ import (
 )
 
 var (
-	ipA  = netip.MustParseAddr("203.0.113.10")
-	ipB  = netip.MustParseAddr("198.51.100.10")
-	ip6  = netip.MustParseAddr("2001:db8:100::10")
-	ipX  = netip.MustParseAddr("192.0.2.99") // in no pool
-	web  = types.NamespacedName{Namespace: "default", Name: "web"}
-	api  = types.NamespacedName{Namespace: "other", Name: "api"}
-	addr = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+	ipA   = netip.MustParseAddr("203.0.113.10")
+	ipB   = netip.MustParseAddr("198.51.100.10")
+	ip6   = netip.MustParseAddr("2001:db8:100::10")
+	ipX   = netip.MustParseAddr("192.0.2.99") // in no pool
+	web   = types.NamespacedName{Namespace: "default", Name: "web"}
+	api   = types.NamespacedName{Namespace: "other", Name: "api"}
+	other = types.NamespacedName{Namespace: "other", Name: "other"}
+	addr  = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 )
 
 func sel(s string) labels.Selector {
@@ -224,6 +225,41 @@ func TestUnannounced(t *testing.T) {
 				if g.Service != w.svc || g.IP != w.ip || g.Reason != w.reason || !strings.Contains(g.Message, w.msg) {
 					t.Errorf("finding %d: %+v, want %v %v %v containing %q", i, g, w.svc, w.ip, w.reason, w.msg)
 				}
+			}
+		})
+	}
+}
+
+// NotAnnounced: the configuration lets nodes announce, but no speaker reports doing so.
+func TestUnannouncedNotReported(t *testing.T) {
+	cfg := config(l2("all", []string{"l2"}), bgp("b", []string{"bare"}, nil), peer("r1"))
+	svcs := []Service{service(web, ipA, ip6), service(api, ipB), local(service(other, ipA))}
+	tests := []struct {
+		name string
+		pub  *Published
+		want []Key
+	}{
+		{"not checked", nil, nil},
+		{"nothing published", &Published{}, []Key{{web, ipA, NotAnnounced}, {web, ip6, NotAnnounced}, {api, ipB, NotAnnounced}}},
+		{"L2 status lists the IPv4, a BGP /24 holds the other pool's IP", &Published{
+			L2:  map[netip.Addr]bool{ipA: true},
+			BGP: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
+		}, []Key{{web, ip6, NotAnnounced}}},
+		{"a BGP prefix of another pool does not count", &Published{
+			L2:  map[netip.Addr]bool{ipA: true, ip6: true},
+			BGP: []netip.Prefix{netip.MustParsePrefix("198.51.101.0/24")},
+		}, []Key{{api, ipB, NotAnnounced}}},
+		{"a partial BGP list counts as announcing everything", &Published{BGPPartial: true}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []Key
+			for _, f := range Unannounced(Input{Config: cfg, Nodes: nodes(), Services: svcs, Published: tc.pub}) {
+				got = append(got, f.Key())
+			}
+			// other (ETP Local without endpoints) is never reported: nothing announces it by design.
+			if d := cmp.Diff(tc.want, got, addr, cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
 			}
 		})
 	}

@@ -158,7 +158,11 @@ func (r *Reconciler) observe(ctx context.Context) (Input, map[types.NamespacedNa
 	if err := c.List(ctx, &epSlices, client.UnsafeDisableDeepCopy); err != nil {
 		return Input{}, nil, fmt.Errorf("list EndpointSlices: %w", err)
 	}
-	in := Input{Config: cfg, ExcludeLabel: v1beta1.LabelExcludeFromLB}
+	pub, err := r.published(ctx)
+	if err != nil {
+		return Input{}, nil, err
+	}
+	in := Input{Config: cfg, ExcludeLabel: v1beta1.LabelExcludeFromLB, Published: pub}
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
 		ready := false
@@ -197,6 +201,41 @@ func (r *Reconciler) observe(ctx context.Context) (Input, map[types.NamespacedNa
 		in.Services = append(in.Services, svc)
 	}
 	return in, byKey, nil
+}
+
+// published reads what the speakers report announcing.
+func (r *Reconciler) published(ctx context.Context) (*Published, error) {
+	var l2 v1beta1.ServiceL2StatusList
+	if err := r.opts.Client.List(ctx, &l2, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list ServiceL2Statuses: %w", err)
+	}
+	var bgp v1beta1.BGPSessionStatusList
+	if err := r.opts.Client.List(ctx, &bgp, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list BGPSessionStatuses: %w", err)
+	}
+	pub := &Published{L2: map[netip.Addr]bool{}}
+	for i := range l2.Items {
+		for _, s := range l2.Items[i].Status.IPs {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				pub.L2[ip.Unmap()] = true
+			}
+		}
+	}
+	for i := range bgp.Items {
+		st := &bgp.Items[i].Status
+		if st.SessionState != v1beta1.BGPStateEstablished {
+			continue
+		}
+		if int(st.AdvertisedCount) > len(st.Advertised) {
+			pub.BGPPartial = true
+		}
+		for _, a := range st.Advertised {
+			if p, err := netip.ParsePrefix(a.Prefix); err == nil {
+				pub.BGP = append(pub.BGP, p)
+			}
+		}
+	}
+	return pub, nil
 }
 
 // readyNodes returns, per Service with a ready endpoint, the nodes holding one (ready
