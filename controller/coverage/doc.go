@@ -9,10 +9,12 @@
 //  1. Observe: every Interval the Reconciler lists, from the manager's cache, the
 //     configuration objects (built into an api/model.Config with model.Build, keeping its
 //     own last good configuration, as the speaker does), the Loadstone Services with LB
-//     IPs, their EndpointSlices (only for externalTrafficPolicy Local), the Nodes and the
-//     speakers' ServiceL2Status objects.
+//     IPs, the EndpointSlices, the Nodes, and what the speakers publish: the IPs listed by
+//     ServiceL2Status objects and the prefixes advertised on Established sessions of
+//     BGPSessionStatus objects.
 //  2. Compute (pure): Unannounced(Input) → []Finding, one per (Service, IP) with a Reason
-//     (NoPool, NoAdvertisement, NoEligibleNode) and a message; InterfaceConditions →
+//     (NoPool, NoAdvertisement, NoEligibleNode from the configuration; NotAnnounced when
+//     nodes are eligible but no speaker publishes the IP) and a message; InterfaceConditions →
 //     the InterfacesFound condition of each L2Advertisement that names interfaces.
 //  3. Grace (pure): Tracker.Step(now, findings) keeps the time each finding was first
 //     seen and returns the ones older than Grace (a just-allocated IP, or an
