@@ -456,6 +456,67 @@ func TestKubeletAPIWithKubectl(t *testing.T) {
 		rt.running.Store(true)
 	})
 
+	t.Run("logs follow ends with the status", func(t *testing.T) {
+		// A Runtime that cannot tell whether the container runs: the Pod's status tells.
+		api2, err := NewKubeletAPI(KubeletAPIConfig{
+			NodeName: nodeName, Runtime: struct{ Runtime }{rt},
+			CertFile: serverCert, KeyFile: serverKey, ClientCAFile: pki.caFile,
+			Client: nodeClient(t, env.Config, nodeName),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- api2.Serve(sctx, ln) }()
+		defer func() { stop(); <-done }()
+
+		pair, err := tls.LoadX509KeyPair(apiCert, apiKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caPool := x509.NewCertPool()
+		caPool.AddCert(pki.caCert)
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}}}
+		resp, err := c.Get("https://" + ln.Addr().String() + "/containerLogs/default/web/app?follow=true&tailLines=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body := bufio.NewScanner(resp.Body)
+		if !body.Scan() || body.Text() != "last words" {
+			t.Fatalf("first line %q (%v)", body.Text(), body.Err())
+		}
+		p, err := admin.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}
+		if p, err = admin.CoreV1().Pods("default").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ended := make(chan struct{})
+		go func() {
+			for body.Scan() {
+				t.Errorf("unexpected line %q", body.Text())
+			}
+			close(ended)
+		}()
+		select {
+		case <-ended:
+		case <-time.After(time.Minute):
+			t.Fatal("follow did not end after the status said the container terminated")
+		}
+		p.Status.ContainerStatuses[0].State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
+		if _, err := admin.CoreV1().Pods("default").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("exec", func(t *testing.T) {
 		out, errOut, code := kubectl(t, kubeconfig, "", "exec", "web", "--", "sh", "-c", "echo to stdout; echo to stderr >&2; exit 3")
 		if code != 3 || out != "to stdout\n" || !strings.Contains(errOut, "to stderr") {

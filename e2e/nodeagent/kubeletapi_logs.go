@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +12,17 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
 // ContainerRunningChecker is implemented by a Runtime that knows whether a container's
 // current instance still runs: `logs -f` then ends when it exits, as with the kubelet.
-// Without it, a follow ends when the pod goes away, the container starts a new instance
-// (a new log file) or the client leaves.
+// Without it, the follow reads the container's state in the Pod's status (at most every
+// logStatusPoll). A follow also ends when the pod goes away, the container starts a new
+// instance (a new log file) or the client leaves.
 type ContainerRunningChecker interface {
 	ContainerRunning(podUID types.UID, container string) bool
 }
@@ -168,8 +173,13 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// logFollowPoll is how often a followed log is read again at its end.
-const logFollowPoll = 100 * time.Millisecond
+// logFollowPoll is how often a followed log is read again at its end, and logStatusPoll
+// how often the Pod's status is read for whether the container still runs (when the
+// Runtime cannot tell).
+const (
+	logFollowPoll = 100 * time.Millisecond
+	logStatusPoll = 2 * time.Second
+)
 
 func (k *KubeletAPI) serveLogs(w http.ResponseWriter, r *http.Request) {
 	ns, pod, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
@@ -233,6 +243,7 @@ func (k *KubeletAPI) serveLogs(w http.ResponseWriter, r *http.Request) {
 	ticker := time.NewTicker(logFollowPoll)
 	defer ticker.Stop()
 	ending := false
+	running := k.runningCheck(uid, ns, pod, container, path)
 	for {
 		n, err := f.Read(buf)
 		if n > 0 {
@@ -254,7 +265,7 @@ func (k *KubeletAPI) serveLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		// At the end of a followed log: stop once this instance has ended (after one more
 		// read for what it wrote last), else wait for more.
-		ending = !k.instanceRunning(uid, ns, pod, container, path)
+		ending = !running(r.Context())
 		if ending {
 			continue
 		}
@@ -266,16 +277,49 @@ func (k *KubeletAPI) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// instanceRunning tells whether the container instance writing path may still write.
-func (k *KubeletAPI) instanceRunning(uid types.UID, ns, pod, container, path string) bool {
-	if cur, ok := k.cfg.Runtime.PodUID(ns, pod); !ok || cur != uid {
-		return false
+// runningCheck returns a function telling whether the container instance writing path
+// may still write.
+func (k *KubeletAPI) runningCheck(uid types.UID, ns, pod, container, path string) func(context.Context) bool {
+	var statusAt time.Time
+	statusRunning := true
+	return func(ctx context.Context) bool {
+		if cur, ok := k.cfg.Runtime.PodUID(ns, pod); !ok || cur != uid {
+			return false
+		}
+		if cur, err := k.cfg.Runtime.LogPath(uid, container, false); err != nil || cur != path {
+			return false
+		}
+		if rc, ok := k.cfg.Runtime.(ContainerRunningChecker); ok {
+			return rc.ContainerRunning(uid, container)
+		}
+		if time.Since(statusAt) < logStatusPoll {
+			return statusRunning
+		}
+		statusAt = time.Now()
+		p, err := k.cfg.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			statusRunning = false
+		case err != nil:
+			// Keep following; the next poll asks again.
+		case p.UID != uid:
+			statusRunning = false
+		default:
+			statusRunning = containerRunningInStatus(p.Status, container)
+		}
+		return statusRunning
 	}
-	if cur, err := k.cfg.Runtime.LogPath(uid, container, false); err != nil || cur != path {
-		return false
-	}
-	if rc, ok := k.cfg.Runtime.(ContainerRunningChecker); ok {
-		return rc.ContainerRunning(uid, container)
+}
+
+// containerRunningInStatus tells whether the Pod's status shows the container running (or
+// does not know it yet).
+func containerRunningInStatus(st corev1.PodStatus, container string) bool {
+	for _, list := range [][]corev1.ContainerStatus{st.ContainerStatuses, st.InitContainerStatuses, st.EphemeralContainerStatuses} {
+		for _, cs := range list {
+			if cs.Name == container {
+				return cs.State.Terminated == nil
+			}
+		}
 	}
 	return true
 }
