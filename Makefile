@@ -24,6 +24,10 @@ deps: ## Install the Debian packages the tests and the lab use (only what is mis
 k8s-binaries: ## Build etcd and the Kubernetes binaries from source (cached; ~10 min the first time).
 	@hack/k8s-binaries.sh >/dev/null
 
+.PHONY: coredns
+coredns: ## Build CoreDNS (the lab's cluster DNS) from source (cached; ~3 min the first time).
+	@hack/coredns.sh >/dev/null
+
 # Version and commit stamped into the binaries (logged at start, printed by --version).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
@@ -40,7 +44,7 @@ generate: ## Regenerate deepcopy code, CRD manifests, the chart's CRDs and docs/
 	$(GO) run ./hack/crdref config/crd/bases docs/reference.md
 
 .PHONY: test
-test: deps k8s-binaries ## Install what is missing, then run unit, envtest, kernel and e2e tests.
+test: deps k8s-binaries coredns ## Install what is missing, then run unit, envtest, kernel and e2e tests.
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" LOADSTONE_HELM="$$(hack/tools.sh helm)" $(GO) test -count=1 $(TEST_FLAGS) $(UNIT_PKGS)
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(TEST_FLAGS) $(E2E_PKGS)
 
@@ -69,15 +73,15 @@ lint: ## gofmt, go vet and golangci-lint (pinned).
 	$$(hack/tools.sh golangci-lint) run ./...
 
 .PHONY: bench
-bench: deps k8s-binaries ## Run the benchmarks and write bench/results.md.
+bench: deps k8s-binaries coredns ## Run the benchmarks and write bench/results.md.
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" hack/bench.sh
 
 .PHONY: lab
-lab: deps k8s-binaries ## Bring up the lab cluster with Loadstone and walk through ClusterIP -> NodePort -> LoadBalancer.
+lab: deps k8s-binaries coredns ## Bring up the lab cluster with Loadstone and walk through ClusterIP -> NodePort -> LoadBalancer.
 	$(GO) run ./e2e/cmd/lab -k8s-bin "$(K8S_BIN)" walkthrough
 
 .PHONY: lab-up
-lab-up: deps k8s-binaries ## Bring up the lab cluster with Loadstone, without the walkthrough.
+lab-up: deps k8s-binaries coredns ## Bring up the lab cluster with Loadstone, without the walkthrough.
 	$(GO) run ./e2e/cmd/lab -k8s-bin "$(K8S_BIN)" up
 
 .PHONY: lab-down

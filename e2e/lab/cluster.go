@@ -159,6 +159,7 @@ func (l *Lab) NodeAgentArgs(bin string, n Node) []string {
 		"--node-name", n.Name,
 		"--node-ip", n.IP.String(),
 		"--node-ip6", n.IP6.String(),
+		"--coredns-binary", l.cfg.CoreDNS,
 		"--pod-cidr", n.PodCIDR.String(),
 		"--pod-cidr6", n.PodCIDR6.String(),
 		"--state-dir", l.NodeStateDir(n),

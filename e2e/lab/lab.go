@@ -39,6 +39,9 @@ type Config struct {
 	// RepoRoot is the repository (for building the node agent, controller and speaker, and
 	// for config/crd/bases). Default: found from the working directory upwards.
 	RepoRoot string
+	// CoreDNS is the CoreDNS binary the node agents run for the cluster DNS pods
+	// (default: DefaultCoreDNS, which hack/coredns.sh builds).
+	CoreDNS string
 	// Prebuilt maps a program of the tree ("nodeagent", "controller", "speaker", "lab") to a
 	// binary to use instead of building it.
 	Prebuilt map[string]string
@@ -119,6 +122,9 @@ func New(cfg Config) (*Lab, error) {
 	if cfg.K8sBin == "" {
 		cfg.K8sBin = DefaultK8sBin()
 	}
+	if cfg.CoreDNS == "" {
+		cfg.CoreDNS = DefaultCoreDNS()
+	}
 	if cfg.RepoRoot == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -192,6 +198,9 @@ func (l *Lab) checkBinaries() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("lab: %s missing in %s: run hack/k8s-binaries.sh (or `make k8s-binaries`) first",
 			strings.Join(missing, ", "), l.cfg.K8sBin)
+	}
+	if _, err := os.Stat(l.cfg.CoreDNS); err != nil {
+		return fmt.Errorf("lab: CoreDNS binary %s missing: run hack/coredns.sh (or `make coredns`) first", l.cfg.CoreDNS)
 	}
 	for _, tool := range []string{"ip", "nft", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd", "vtysh"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -291,6 +300,10 @@ func (l *Lab) Up(ctx context.Context) error {
 	l.log.Info("waiting for the nodes to be Ready")
 	if err := l.waitNodesReady(ctx, cs); err != nil {
 		return err
+	}
+	l.log.Info("deploying CoreDNS (kube-dns at " + KubeDNSIP + ")")
+	if err := l.startCoreDNS(ctx, cs); err != nil {
+		return fmt.Errorf("lab: cluster DNS: %w", err)
 	}
 	if err := l.startLoadstone(ctx, bins); err != nil {
 		return fmt.Errorf("lab: loadstone: %w", err)
