@@ -196,7 +196,7 @@ func (a *Agent) preparePod(ctx context.Context, pod *corev1.Pod, launches map[st
 			return err
 		}
 	}
-	*f = podFiles{done: true, src: src, vols: vols, saDir: saDir, resolv: resolv}
+	f.done, f.src, f.vols, f.saDir, f.resolv = true, src, vols, saDir, resolv
 	return nil
 }
 
