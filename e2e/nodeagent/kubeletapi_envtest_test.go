@@ -473,7 +473,12 @@ func TestKubeletAPIWithKubectl(t *testing.T) {
 		sctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- api2.Serve(sctx, ln) }()
-		defer func() { stop(); <-done }()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		}()
 
 		pair, err := tls.LoadX509KeyPair(apiCert, apiKey)
 		if err != nil {
