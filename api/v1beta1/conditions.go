@@ -29,4 +29,11 @@ const (
 	ReasonSpecialPurpose = "SpecialPurpose"
 	// ReasonNoneExcluded is the reason of a False AddressesExcluded condition.
 	ReasonNoneExcluded = "NoneExcluded"
+
+	// ConditionDeletionBlocked is set on an IPAddressPool that is being deleted while
+	// Services still hold its addresses (see FinalizerPoolProtection): True, reason InUse,
+	// the message naming the holders. The pool goes away once the last one releases.
+	ConditionDeletionBlocked = "DeletionBlocked"
+	// ReasonInUse is the reason of a True DeletionBlocked condition.
+	ReasonInUse = "InUse"
 )

@@ -38,6 +38,9 @@ const (
 	ReasonPoolNotAllowed Reason = "PoolNotAllowed"
 	// ReasonNoPool: no auto-assign pool serves the Service.
 	ReasonNoPool Reason = "NoPool"
+	// ReasonPoolTerminating: the requested pool, or the pool of a requested IP, is being
+	// deleted (SetTerminating) and hands out nothing new.
+	ReasonPoolTerminating Reason = "PoolTerminating"
 )
 
 // AllReasons lists every Reason, for metrics.
@@ -45,7 +48,7 @@ func AllReasons() []Reason {
 	return []Reason{
 		ReasonPoolExhausted, ReasonIPInUse, ReasonIPNotInPool, ReasonFamilyNotOffered,
 		ReasonConflictingRequests, ReasonInvalidRequest, ReasonPoolNotFound,
-		ReasonPoolNotAllowed, ReasonNoPool,
+		ReasonPoolNotAllowed, ReasonNoPool, ReasonPoolTerminating,
 	}
 }
 

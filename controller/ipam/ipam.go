@@ -35,6 +35,9 @@ type Allocator struct {
 type poolState struct {
 	p    *model.Pool
 	fams [2]*famState // nil when the pool has no range of that family
+	// terminating: the pool is being deleted (SetTerminating). Its addresses stay with the
+	// Services holding them, but nothing new is handed out of it, shared or not.
+	terminating bool
 }
 
 type famState struct {
@@ -261,6 +264,16 @@ func (a *Allocator) SetPools(pools []*model.Pool) ([]types.NamespacedName, error
 
 func cmpName(x, y types.NamespacedName) int {
 	return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Name, y.Name))
+}
+
+// SetTerminating marks the named pools (of those SetPools put in force) as being deleted:
+// the Services holding their addresses keep them (Restore still claims them), but no
+// Service gets a new address or a new share of one from them. It replaces the previous
+// marks; SetPools clears them, so call it after every SetPools.
+func (a *Allocator) SetTerminating(names ...string) {
+	for name, ps := range a.pools {
+		ps.terminating = slices.Contains(names, name)
+	}
 }
 
 // rank orders pools for auto-assignment: class 0 has a priority, class 1 has
@@ -604,6 +617,12 @@ func (a *Allocator) fill(sa *svcAlloc) error {
 		return nil
 	}
 	ps := a.pools[a.ips[sa.ips[0]].pool]
+	if ps.terminating {
+		if sa.req.Policy == RequireDualStack && len(sa.ips) < len(sa.req.wanted()) {
+			return errorf(ReasonPoolTerminating, "pool %q of the Service's other address is being deleted: it hands out nothing new", ps.p.Name)
+		}
+		return nil
+	}
 	var add []netip.Addr
 	for _, f := range sa.req.wanted() {
 		if slices.ContainsFunc(sa.ips, func(ip netip.Addr) bool { return familyOf(ip) == f }) {
@@ -740,18 +759,29 @@ func (a *Allocator) candidates(req *Request) ([]*poolState, error) {
 		if ps == nil {
 			return nil, errorf(ReasonPoolNotFound, "pool %q does not exist", req.Pool)
 		}
+		if ps.terminating {
+			return nil, errorf(ReasonPoolTerminating, "pool %q is being deleted: it hands out nothing new", req.Pool)
+		}
 		if !allows(ps.p, req) {
 			return nil, errorf(ReasonPoolNotAllowed, "pool %q does not serve this Service (serviceAllocation)", req.Pool)
 		}
 		return []*poolState{ps}, nil
 	}
 	var out []*poolState
+	terminating := 0
 	for _, ps := range a.order {
 		if ps.p.AutoAssign && allows(ps.p, req) {
+			if ps.terminating {
+				terminating++
+				continue
+			}
 			out = append(out, ps)
 		}
 	}
 	if len(out) == 0 {
+		if terminating > 0 {
+			return nil, errorf(ReasonNoPool, "no auto-assign pool serves this Service (%d that would is being deleted)", terminating)
+		}
 		return nil, errorf(ReasonNoPool, "no auto-assign pool serves this Service")
 	}
 	return out, nil
@@ -771,6 +801,11 @@ func (a *Allocator) planRequested(req *Request) ([]netip.Addr, error) {
 	}
 	if req.Pool != "" && ps.p.Name != req.Pool {
 		return nil, errorf(ReasonConflictingRequests, "requested %s is in pool %q, not in the requested pool %q", req.IPs[0], ps.p.Name, req.Pool)
+	}
+	if ps.terminating {
+		// Assign released what the Service held before planning: a Service that held these
+		// addresses keeps them through valid, or gets them back after a failed plan.
+		return nil, errorf(ReasonPoolTerminating, "requested %s is in pool %q, which is being deleted: it hands out nothing new", req.IPs[0], ps.p.Name)
 	}
 	if !allows(ps.p, req) {
 		return nil, errorf(ReasonPoolNotAllowed, "pool %q of the requested IP does not serve this Service (serviceAllocation)", ps.p.Name)

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/loadstone-lb/loadstone/api/model"
@@ -69,8 +70,11 @@ func TestDesiredConditions(t *testing.T) {
 
 type noAllocator struct{}
 
-func (noAllocator) SetPools([]*model.Pool) error     { return nil }
-func (noAllocator) Stats() map[string]ipam.PoolStats { return nil }
+func (noAllocator) SetPools([]*model.Pool, []string) error { return nil }
+func (noAllocator) Stats() map[string]ipam.PoolStats       { return nil }
+func (noAllocator) Holders(string) ([]types.NamespacedName, bool) {
+	return nil, false
+}
 
 type noRecorder struct{}
 

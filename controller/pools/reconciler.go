@@ -36,8 +36,13 @@ const EventInvalidConfiguration = "InvalidConfiguration"
 
 // Allocator is the part of the Service reconciler this package drives.
 type Allocator interface {
-	SetPools([]*model.Pool) error
+	// SetPools puts the pools in force; the terminating ones (being deleted) keep their
+	// holders but hand out nothing new.
+	SetPools(pools []*model.Pool, terminating []string) error
 	Stats() map[string]ipam.PoolStats
+	// Holders returns the Services holding an address of the pool, sorted; ok is false
+	// while the held addresses are not restored yet.
+	Holders(pool string) (holders []types.NamespacedName, ok bool)
 }
 
 // EventRecorder emits events.k8s.io/v1 Events.
@@ -67,6 +72,7 @@ type Reconciler struct {
 	conds    map[objKey][]metav1.Condition // the conditions the controller sets: Valid
 	problems map[objKey]string             // last reported problem per object, for Event deduplication
 	written  map[objKey]any                // last status written per object (pools) or its conditions (others)
+	blocked  map[string]string             // last DeletionBlocked message per terminating pool, for Events
 }
 
 // singleton is the one reconcile key of the configuration.
@@ -83,6 +89,7 @@ func New(opts Options) *Reconciler {
 		conds:    map[objKey][]metav1.Condition{},
 		problems: map[objKey]string{},
 		written:  map[objKey]any{},
+		blocked:  map[string]string{},
 	}
 }
 
@@ -101,8 +108,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		})).
 		// Pool labels matter to the advertisements' pool selectors.
+		// A deletion (deletionTimestamp set) marks the pool terminating.
 		Watches(&v1beta1.IPAddressPool{}, toSingleton, builder.WithPredicates(
-			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})))
+			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted)))
 	for _, obj := range []client.Object{&v1beta1.L2Advertisement{}, &v1beta1.BGPPeer{},
 		&v1beta1.BGPAdvertisement{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}} {
 		b = b.Watches(obj, toSingleton, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
@@ -138,7 +146,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		pools = append(pools, p)
 	}
 	slices.SortFunc(pools, func(a, b *model.Pool) int { return cmp.Compare(a.Name, b.Name) })
-	if err := r.opts.Allocator.SetPools(pools); err != nil {
+	var terminating []string
+	for i := range snap.Pools {
+		if snap.Pools[i].DeletionTimestamp != nil {
+			terminating = append(terminating, snap.Pools[i].Name)
+		}
+	}
+	if err := r.opts.Allocator.SetPools(pools, terminating); err != nil {
 		// Build never puts overlapping pools in force, so this is a bug; keep what is in force.
 		return reconcile.Result{}, fmt.Errorf("apply pools: %w", err)
 	}
@@ -198,7 +212,14 @@ func (r *Reconciler) flush(ctx context.Context) error {
 		conds := r.conds[key]
 		written, wasWritten := r.written[key]
 		r.mu.Unlock()
-		want := v1beta1.IPAddressPoolStatus{Conditions: desiredConditions(p.Status.Conditions, conds)}
+		extra, gone, err := r.protect(ctx, p)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if gone {
+			continue
+		}
+		want := v1beta1.IPAddressPoolStatus{Conditions: desiredConditions(p.Status.Conditions, append(slices.Clone(conds), extra...))}
 		if st, ok := stats[p.Name]; ok {
 			want.IPv4Assigned, want.IPv4Available = int64(st.IPv4.InUse), clamp(st.IPv4.Available)
 			want.IPv6Assigned, want.IPv6Available = int64(st.IPv6.InUse), clamp(st.IPv6.Available)

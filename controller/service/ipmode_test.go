@@ -37,7 +37,7 @@ func TestIngressIPMode(t *testing.T) {
 		{Name: "pods", DataplaneMode: model.ModePods, Ranges: []model.Range{{First: netip.MustParseAddr("203.0.113.8"), Last: netip.MustParseAddr("203.0.113.15")}}},
 		{Name: "np", DataplaneMode: model.ModeNodePort, Ranges: []model.Range{{First: netip.MustParseAddr("2001:db8:100::"), Last: netip.MustParseAddr("2001:db8:100::7")}}},
 		{Name: "off", DataplaneMode: model.ModeOff, Ranges: []model.Range{{First: netip.MustParseAddr("203.0.113.16"), Last: netip.MustParseAddr("203.0.113.23")}}},
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	alloc := func(pairs ...string) ipam.Allocation {

@@ -223,13 +223,18 @@ func (r *Reconciler) Ours(svc *corev1.Service) bool {
 //
 // A pool whose dataplane mode changed has every Service holding one of its addresses
 // reconciled again, so their ipMode follows.
-func (r *Reconciler) SetPools(pools []*model.Pool) error {
+//
+// The terminating pools (being deleted, kept by the pool-protection finalizer) stay in
+// force for the Services holding their addresses but hand out nothing new
+// (ipam.Allocator.SetTerminating).
+func (r *Reconciler) SetPools(pools []*model.Pool, terminating []string) error {
 	r.mu.Lock()
 	affected, err := r.alloc.SetPools(pools)
 	if err != nil {
 		r.mu.Unlock()
 		return err
 	}
+	r.alloc.SetTerminating(terminating...)
 	modes := &model.Config{Pools: make(map[string]*model.Pool, len(pools))}
 	var changed []string
 	for _, p := range pools {
@@ -253,6 +258,19 @@ func (r *Reconciler) Stats() map[string]ipam.PoolStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.alloc.Stats()
+}
+
+// Holders returns the Services holding an address of the pool, sorted; ok is false until
+// Bootstrap has restored the held addresses (before that the answer means nothing).
+func (r *Reconciler) Holders(pool string) (holders []types.NamespacedName, ok bool) {
+	select {
+	case <-r.ready:
+	default:
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alloc.ServicesIn(pool), true
 }
 
 // Allocation returns what the Service holds (for tests and diagnostics).
