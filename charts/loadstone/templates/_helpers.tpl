@@ -7,6 +7,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "loadstone.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+{{- /* The memberlist key Secret: the user's, or the one the controller creates. */ -}}
 {{- define "loadstone.secretName" -}}
 {{ .Values.speaker.existingSecret | default (printf "%s-memberlist" .Release.Name) }}
+{{- end -}}
+{{- /* --metrics-bind-address and --metrics-secure for a port. */ -}}
+{{- define "loadstone.metricsArgs" -}}
+{{- $v := .root.Values.metrics -}}
+{{- if not $v.enabled }}
+- --metrics-bind-address=0
+{{- else if $v.secure }}
+- --metrics-bind-address=:{{ .port }}
+- --metrics-secure
+{{- else }}
+- --metrics-bind-address=127.0.0.1:{{ .port }}
+{{- end }}
 {{- end -}}
