@@ -93,7 +93,7 @@ func runHelper(specFile *os.File) error {
 	if len(spec.Argv) == 0 {
 		return errors.New("no command")
 	}
-	var mntFD int = -1
+	mntFD := -1
 	if spec.MountNSPath != "" {
 		// Open before leaving the agent's network namespace (/proc is the same anyway).
 		if mntFD, err = unix.Open(spec.MountNSPath, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {

@@ -68,11 +68,6 @@ type probeTarget struct {
 	exec func(ctx context.Context, cmd []string) error
 }
 
-// probe runs one probe of container c against the pod at podIP; an error says why it failed.
-func (pr prober) probe(ctx context.Context, podIP netip.Addr, c *corev1.Container, p *corev1.Probe) error {
-	return pr.check(ctx, probeTarget{ip: podIP}, c, p)
-}
-
 // check runs one probe of container c against t; an error says why it failed.
 func (pr prober) check(ctx context.Context, t probeTarget, c *corev1.Container, p *corev1.Probe) error {
 	podIP := t.ip

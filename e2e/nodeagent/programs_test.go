@@ -382,7 +382,7 @@ func TestProgramsAgainstAPIServer(t *testing.T) {
 	for _, name := range []string{"term", "stubborn"} {
 		eventually(t, name+" pod deleted", func() error {
 			if _, err := get(name); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("still there (%v)", err)
+				return fmt.Errorf("still there (%w)", err)
 			}
 			return nil
 		})
