@@ -223,6 +223,31 @@ func kubectl(t *testing.T, kubeconfig string, stdin string, args ...string) (str
 	return out.String(), errOut.String(), code
 }
 
+// kubeletClientOptions runs the API server as the lab does (Node authorizer,
+// NodeRestriction), connecting to kubelets at their InternalIP with a client certificate
+// and verifying their serving certificates with caFile.
+func kubeletClientOptions(cert, key, caFile string) testenv.Options {
+	return testenv.Options{APIServerFlags: map[string]string{
+		"authorization-mode":              "Node,RBAC",
+		"enable-admission-plugins":        "NodeRestriction",
+		"kubelet-client-certificate":      cert,
+		"kubelet-client-key":              key,
+		"kubelet-certificate-authority":   caFile,
+		"kubelet-preferred-address-types": "InternalIP",
+	}}
+}
+
+// requireKubectl skips the test without the k8s binaries' kubectl.
+func requireKubectl(t *testing.T) {
+	t.Helper()
+	if testenv.AssetsDir() == "" {
+		t.Skip("no k8s binaries")
+	}
+	if _, err := os.Stat(filepath.Join(testenv.AssetsDir(), "kubectl")); err != nil {
+		t.Skip("no kubectl among the k8s binaries")
+	}
+}
+
 func writeAdminKubeconfig(t *testing.T, env *testenv.Env) string {
 	t.Helper()
 	cfg := clientcmdapi.NewConfig()
@@ -245,12 +270,7 @@ func writeAdminKubeconfig(t *testing.T, env *testenv.Env) string {
 // authentication and authorization of direct callers.
 func TestKubeletAPIWithKubectl(t *testing.T) {
 	requireRoot(t)
-	if testenv.AssetsDir() == "" {
-		t.Skip("no k8s binaries")
-	}
-	if _, err := os.Stat(filepath.Join(testenv.AssetsDir(), "kubectl")); err != nil {
-		t.Skip("no kubectl among the k8s binaries")
-	}
+	requireKubectl(t)
 	pki := newTestPKI(t, "kubelet-api-test-ca")
 	nodeIP := net.ParseIP("127.0.0.1")
 	serverCert, serverKey := pki.issue(t, "kubelet", "system:node:lab-node9", []string{"system:nodes"}, true, nodeIP)
@@ -259,15 +279,7 @@ func TestKubeletAPIWithKubectl(t *testing.T) {
 	otherCA := newTestPKI(t, "other-ca")
 	foreignCert, foreignKey := otherCA.issue(t, "foreign", "kube-apiserver-kubelet-client", []string{"system:masters"}, false)
 
-	opts := testenv.Options{APIServerFlags: map[string]string{
-		"authorization-mode":              "Node,RBAC",
-		"enable-admission-plugins":        "NodeRestriction",
-		"kubelet-client-certificate":      apiCert,
-		"kubelet-client-key":              apiKey,
-		"kubelet-certificate-authority":   pki.caFile,
-		"kubelet-preferred-address-types": "InternalIP",
-	}}
-	env := testenv.Start(t, opts)
+	env := testenv.Start(t, kubeletClientOptions(apiCert, apiKey, pki.caFile))
 	admin, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {
 		t.Fatal(err)
