@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -75,6 +76,9 @@ func (r *Reconciler) Start(ctx context.Context) error {
 	for {
 		next := r.opts.Interval
 		wakeAt, err := r.Check(ctx)
+		if ctx.Err() != nil {
+			return nil // stopping: a list cut short is no failure
+		}
 		if err != nil {
 			r.opts.Metrics.errors.Inc()
 			r.opts.Log.Error(err, "coverage check")
@@ -302,11 +306,18 @@ func (r *Reconciler) writeInterfaceConditions(ctx context.Context) error {
 		if conditionsEqual(have, want) {
 			continue
 		}
-		data, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": want}})
+		// The resourceVersion makes the patch conditional: the conditions are written
+		// whole, so one built on a stale read would put back an old Valid condition that
+		// the pools reconciler (which remembers what it wrote) would not correct.
+		data, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": ad.ResourceVersion},
+			"status": map[string]any{"conditions": want}})
 		if err != nil {
 			return err
 		}
 		if err := r.opts.Client.Status().Patch(ctx, ad, client.RawPatch(types.MergePatchType, data)); err != nil {
+			if apierrors.IsConflict(err) {
+				continue // changed since the cache read it: the next check writes again
+			}
 			errs = append(errs, fmt.Errorf("L2Advertisement %s: %w", ad.Name, err))
 		}
 	}
