@@ -2,8 +2,6 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -41,11 +39,6 @@ func labRBAC(repoRoot string) (string, error) {
 	if len(ctl.Cluster) == 0 || len(spk.Cluster) == 0 {
 		return "", errors.New("chart RBAC rules: controller or speaker rules missing")
 	}
-	// The chart adds the speaker's read of the memberlist Secret itself (it names it).
-	spk.Namespaced = append(spk.Namespaced, rbacv1.PolicyRule{
-		APIGroups: []string{""}, Resources: []string{"secrets"},
-		ResourceNames: []string{MemberlistSecret}, Verbs: []string{"get"},
-	})
 	controller := rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "loadstone:controller"}
 	speakers := rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "loadstone:speakers"}
 	objs := []any{
@@ -146,9 +139,6 @@ func (l *Lab) bootstrap(ctx context.Context) error {
 	if last != nil {
 		return last
 	}
-	if err := a.Apply(ctx, []byte(memberlistSecret())); err != nil {
-		return fmt.Errorf("memberlist secret: %w", err)
-	}
 	if n, err := a.ApplyCRDs(ctx, l.CRDDir()); err != nil {
 		return fmt.Errorf("CRDs: %w", err)
 	} else if n == 0 {
@@ -239,18 +229,6 @@ func headLines(path string, n int) string {
 }
 
 // MemberlistSecret is the Secret (in LoadstoneNamespace) with the speakers' gossip key.
+// The controller creates it with a random key at start (its default
+// --memberlist-secret-name and the Lease's namespace), as in a chart install.
 const MemberlistSecret = "loadstone-memberlist"
-
-// memberlistSecret returns the Secret with a fresh random 32-byte gossip key.
-func memberlistSecret() string {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	return fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata:
-  name: %s
-  namespace: %s
-data:
-  key: %s
-`, MemberlistSecret, LoadstoneNamespace, base64.StdEncoding.EncodeToString(key))
-}
