@@ -1,5 +1,5 @@
 // Package nodeagent is the lab's own kubelet: a small agent that makes a network namespace
-// behave like a Kubernetes node, without a container runtime.
+// behave like a Kubernetes node, with a small container runtime of its own and no images.
 //
 // One agent runs per lab node, inside that node's network namespace. It
 //
@@ -12,13 +12,23 @@
 //     NetnsName), joined to the bridge by a veth pair (HostVethName on the bridge, eth0 in
 //     the pod), with the next free address of each pod CIDR (Pool) and default routes via
 //     the bridge;
-//   - serves a built-in workload on the pod's container ports, whatever the image: HTTP
+//   - runs each container as the image catalog says (ImageCatalog.Resolve): Loadstone's
+//     image runs the locally built speaker or controller, CoreDNS's a CoreDNS binary, shell
+//     and curl images the host's programs — with container-runtime semantics: env, volumes,
+//     the service-account token, resolv.conf, uid/gid, the runtime's capability rules,
+//     restarts with backoff (CrashLoopBackOff), per-instance logs, SIGTERM then SIGKILL.
+//     A program starts through a re-exec of this binary (RunHelperIfRequested) that joins
+//     the pod's network namespace, makes a private mount namespace and drops privileges on
+//     one thread before execve;
+//   - serves a built-in workload for every other image on its container ports: HTTP
 //     answering "pod=NAME node=NODE client=IP:PORT" on TCP ports, an echo on UDP ports.
 //     The sockets are opened inside the pod namespace by this process, from a locked OS
 //     thread that enters the namespace and comes back (internal/nsthread);
-//   - runs readinessProbes (httpGet, tcpSocket; gRPC as a TCP connect; exec passes) from
-//     the node namespace against the pod IP and reports the Pod's status through the status
-//     subresource (PodStatus computes it);
+//   - runs probes (httpGet, tcpSocket; gRPC as a TCP connect) from the node namespace
+//     against the pod IP, exec probes in the container, liveness and startup probes for
+//     programs, and reports the Pod's status through the status subresource (PodStatus
+//     computes it);
+//   - implements Runtime (logs, exec, the pod's netns) for the kubelet API;
 //   - honours graceful deletion: a deleted pod keeps serving until its deletionTimestamp,
 //     then its workload, veth, namespace and addresses go and the Pod object is deleted
 //     with grace period 0, as the kubelet does.

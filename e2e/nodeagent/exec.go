@@ -236,3 +236,16 @@ func openPTY() (master, slave *os.File, err error) {
 	}
 	return m, s, nil
 }
+
+// ContainerRunning reports whether a container's current instance runs (for a built-in
+// workload container: whether its pod runs), so that `logs -f` ends when it exits.
+func (a *Agent) ContainerRunning(podUID types.UID, name string) bool {
+	run, ok := a.runByUID(podUID)
+	if !ok || !run.hasContainer(name) {
+		return false
+	}
+	if ct := run.containers[name]; ct != nil {
+		return ct.pid() != 0
+	}
+	return true
+}
