@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,7 +161,26 @@ func TestCoreDNS(t *testing.T) {
 	}
 
 	netns := netnstest.New(t, "lsdns-"+netnstest.Suffix())
-	relay(t, ctx, netns, relayAddr, strings.TrimPrefix(env.Config.Host, "https://"))
+	apiURL, err := url.Parse(env.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay(t, ctx, netns, relayAddr, apiURL.Host)
+	// The relay and the identity work before CoreDNS uses them (a failure here is clearer
+	// than a plugin that never syncs).
+	d := Dialer{Netns: netns, Timeout: 2 * time.Second}
+	rc, err := clientcmd.BuildConfigFromFlags("", kcPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Dial = d.DialContext
+	as, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := as.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatalf("coredns identity through the relay in %s: %v", netns, err)
+	}
 	logPath := filepath.Join(dir, "coredns.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -183,7 +203,6 @@ func TestCoreDNS(t *testing.T) {
 		}
 	})
 
-	d := Dialer{Netns: netns, Timeout: 2 * time.Second}
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
 	httpGet := func(url string) (int, string) {
 		resp, err := hc.Get(url)
@@ -267,8 +286,25 @@ func relay(t *testing.T, ctx context.Context, ns, listen, target string) {
 	}); err != nil {
 		t.Fatalf("relay listen in %s: %v", ns, err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -277,6 +313,7 @@ func relay(t *testing.T, ctx context.Context, ns, listen, target string) {
 			if err != nil {
 				return
 			}
+			track(c)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -285,6 +322,7 @@ func relay(t *testing.T, ctx context.Context, ns, listen, target string) {
 				if err != nil {
 					return
 				}
+				track(u)
 				defer u.Close()
 				go func() { _, _ = io.Copy(u, c); _ = u.(*net.TCPConn).CloseWrite() }()
 				_, _ = io.Copy(c, u)
