@@ -76,10 +76,7 @@ func (r *Reconciler) Start(ctx context.Context) error {
 	for {
 		next := r.opts.Interval
 		wakeAt, err := r.Check(ctx)
-		if ctx.Err() != nil {
-			return nil // stopping: a list cut short is no failure
-		}
-		if err != nil {
+		if err != nil && ctx.Err() == nil { // when stopping, a list cut short is no failure
 			r.opts.Metrics.errors.Inc()
 			r.opts.Log.Error(err, "coverage check")
 		}
