@@ -61,7 +61,8 @@ func TestPodsMode(t *testing.T) {
 	}
 }
 
-// dataplaneServices lists the Services of the cluster that ask for the dataplane.
+// dataplaneServices lists the Services of the cluster that our dataplane carries: an
+// ingress IP with ipMode Proxy (mode pods, the default, or nodeport).
 func dataplaneServices(e *framework.Env) []string {
 	l, err := e.Client.CoreV1().Services("").List(e.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -69,8 +70,14 @@ func dataplaneServices(e *framework.Env) []string {
 	}
 	var out []string
 	for _, s := range l.Items {
-		if m := s.Annotations[v1beta1.AnnotationDataplaneMode]; s.DeletionTimestamp == nil && (m == "pods" || m == "nodeport") {
-			out = append(out, s.Namespace+"/"+s.Name)
+		if s.DeletionTimestamp != nil {
+			continue
+		}
+		for _, in := range s.Status.LoadBalancer.Ingress {
+			if in.IPMode != nil && *in.IPMode == corev1.LoadBalancerIPModeProxy {
+				out = append(out, s.Namespace+"/"+s.Name)
+				break
+			}
 		}
 	}
 	return out

@@ -27,9 +27,13 @@ type svc struct {
 	local        bool
 	sourceRanges []string
 	annotations  map[string]string
-	// mode is the dataplane mode (default pods); ipv6 makes the Service IPv6-only.
-	mode string
-	ipv6 bool
+	// mode is the dataplane mode annotation (default pods; "-": no annotation, the
+	// cluster's default mode); ipv6 makes the Service IPv6-only, dual dual-stack
+	// (RequireDualStack, IPv4 first).
+	mode       string
+	ipv6, dual bool
+	// affinity sets sessionAffinity ClientIP.
+	affinity bool
 }
 
 // create creates the Service and waits for its LB IP.
@@ -42,6 +46,9 @@ func create(e *framework.Env, s svc) string {
 		s.mode = "pods"
 	}
 	ann := map[string]string{v1beta1.AnnotationDataplaneMode: s.mode}
+	if s.mode == "-" {
+		delete(ann, v1beta1.AnnotationDataplaneMode)
+	}
 	for k, v := range s.annotations {
 		ann[k] = v
 	}
@@ -59,6 +66,14 @@ func create(e *framework.Env, s svc) string {
 	}
 	if s.ipv6 {
 		obj.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
+	}
+	if s.dual {
+		policy := corev1.IPFamilyPolicyRequireDualStack
+		obj.Spec.IPFamilyPolicy = &policy
+		obj.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+	}
+	if s.affinity {
+		obj.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
 	}
 	if _, err := e.Client.CoreV1().Services(e.Namespace).Create(e.Context(), obj, metav1.CreateOptions{}); err != nil {
 		e.T.Fatalf("create service %s: %v", s.name, err)
