@@ -204,8 +204,10 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 						FailureThreshold: 1,
 					},
 				}, {
-					Name:  "sidecar",
-					Image: "busybox",
+					Name: "sidecar",
+					// Not in the image catalog: a built-in workload container (busybox
+					// would run the host's sh, which exits at once without a command).
+					Image: "registry.example/sidecar:1",
 					ReadinessProbe: &corev1.Probe{
 						ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}},
 						PeriodSeconds: 1,
