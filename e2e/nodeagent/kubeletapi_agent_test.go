@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -291,7 +292,10 @@ func TestKubeletAPIWithAgent(t *testing.T) {
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
-			return fmt.Errorf("still there (%v)", err)
+			if err != nil {
+				return err
+			}
+			return errors.New("still there")
 		})
 	})
 }
