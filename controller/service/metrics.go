@@ -11,6 +11,8 @@ type Metrics struct {
 	failures  *prometheus.CounterVec
 	latency   prometheus.Histogram
 	allocated prometheus.Counter
+	// unsatisfied counts the Services whose IPAllocated condition is False, by its reason.
+	unsatisfied *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -30,9 +32,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Service status writes (allocations, changes and releases).",
 		}),
 	}
+	m.unsatisfied = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "loadstone_controller_services_unsatisfied",
+		Help: "Services whose loadstone.io/IPAllocated condition is False, by its reason.",
+	}, []string{"reason"})
 	for _, r := range ipam.AllReasons() {
 		m.failures.WithLabelValues(string(r))
 	}
-	reg.MustRegister(m.failures, m.latency, m.allocated)
+	for _, r := range unsatisfiedReasons {
+		m.unsatisfied.WithLabelValues(r)
+	}
+	reg.MustRegister(m.failures, m.latency, m.allocated, m.unsatisfied)
 	return m
 }

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -83,6 +84,7 @@ type Reconciler struct {
 	// modes holds the pools in force, for model.DataplaneMode (only Pools is set).
 	modes      *model.Config
 	pending    map[types.NamespacedName]struct{}
+	unsat      map[types.NamespacedName]string // reason of each False IPAllocated condition
 	poolsOnce  sync.Once
 	poolsReady chan struct{} // closed at the first successful SetPools
 	ready      chan struct{} // closed once Bootstrap restored every held address
@@ -103,6 +105,7 @@ func New(opts Options) *Reconciler {
 		alloc:      ipam.New(),
 		modes:      &model.Config{},
 		pending:    map[types.NamespacedName]struct{}{},
+		unsat:      map[types.NamespacedName]string{},
 		poolsReady: make(chan struct{}),
 		ready:      make(chan struct{}),
 	}
@@ -379,6 +382,7 @@ func (r *Reconciler) release(key types.NamespacedName) bool {
 	r.mu.Lock()
 	held := r.alloc.Release(key)
 	delete(r.pending, key)
+	r.setUnsatisfiedLocked(key, "")
 	var keys []types.NamespacedName
 	if held {
 		keys = r.pendingKeysLocked()
@@ -416,9 +420,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		held := r.release(req.NamespacedName)
 		// A Service that left type LoadBalancer has its status cleared by the API server;
 		// drop our annotation too. Never touch another class's Service we did not serve.
+		// Our condition goes too (it is ours: we served the Service).
 		_, annotated := svc.Annotations[v1beta1.AnnotationAllocatedFromPool]
-		if annotated && (held || svc.Spec.Type != corev1.ServiceTypeLoadBalancer) {
-			if err := r.write(ctx, &svc, ipam.Allocation{}, []corev1.LoadBalancerIngress{}, held); err != nil {
+		if annotated && (held || svc.Spec.Type != corev1.ServiceTypeLoadBalancer) ||
+			hasCondition(&svc) && svc.DeletionTimestamp == nil {
+			if err := r.write(ctx, &svc, ipam.Allocation{}, []corev1.LoadBalancerIngress{}, held, nil); err != nil {
 				return reconcile.Result{}, err
 			}
 		}
@@ -435,10 +441,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	} else {
 		al, err = r.alloc.Assign(request)
 	}
+	cond := allocatedCondition(&svc, al, err)
 	if err != nil {
 		r.pending[req.NamespacedName] = struct{}{}
+		r.setUnsatisfiedLocked(req.NamespacedName, cond.Reason)
 	} else {
 		delete(r.pending, req.NamespacedName)
+		r.setUnsatisfiedLocked(req.NamespacedName, "")
 	}
 	r.mu.Unlock()
 	if !slices.Equal(before.IPs, al.IPs) {
@@ -446,7 +455,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 
 	want, modeErr := r.ingress(al, &svc)
-	if werr := r.write(ctx, &svc, al, want, true); werr != nil {
+	if werr := r.write(ctx, &svc, al, want, true, &cond); werr != nil {
 		return reconcile.Result{}, werr
 	}
 	if modeErr != nil {
@@ -468,21 +477,34 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return reconcile.Result{}, nil
 }
 
-// write makes the Service's annotation and status match al (whose ingress is want), in one
-// merge patch to the status subresource, and emits IPAllocated / IPReleased when the
-// addresses changed.
-func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.Allocation, want []corev1.LoadBalancerIngress, events bool) error {
+// write makes the Service's annotation, status and IPAllocated condition match al (whose
+// ingress is want) and cond (nil: no condition, ours is deleted if present), in one
+// strategic merge patch to the status subresource, which merges status.conditions by
+// type and so leaves other controllers' conditions alone. It writes nothing when nothing
+// differs, and emits IPAllocated / IPReleased when the addresses changed.
+func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.Allocation, want []corev1.LoadBalancerIngress, events bool, cond *metav1.Condition) error {
 	pool := poolAnnotation(al)
 	curPool, hasPool := svc.Annotations[v1beta1.AnnotationAllocatedFromPool]
-	if sameIngress(svc.Status.LoadBalancer.Ingress, want) && curPool == pool && hasPool == (pool != "") {
+	var conds []any
+	switch {
+	case cond != nil:
+		if c, changed := conditionFor(svc, *cond, metav1.Now()); changed {
+			conds = []any{c}
+		}
+	case hasCondition(svc):
+		conds = []any{map[string]string{"type": v1beta1.ConditionIPAllocated, "$patch": "delete"}}
+	}
+	if sameIngress(svc.Status.LoadBalancer.Ingress, want) && curPool == pool && hasPool == (pool != "") && len(conds) == 0 {
 		return nil
 	}
-	data, err := json.Marshal(statusPatch(want, pool, hasPool))
+	body := statusPatch(want, pool, hasPool)
+	body.Status.Conditions = conds
+	data, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
 	old := ingressIPs(svc)
-	if err := r.opts.Status.PatchServiceStatus(ctx, svc.Namespace, svc.Name, types.MergePatchType, data); err != nil {
+	if err := r.opts.Status.PatchServiceStatus(ctx, svc.Namespace, svc.Name, types.StrategicMergePatchType, data); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile; the delete event releases it
 		}
@@ -507,7 +529,9 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.All
 	return nil
 }
 
-// patchBody is the merge patch of write: the annotation (null deletes it) and the ingress.
+// patchBody is the strategic merge patch of write: the annotation (null deletes it), the
+// ingress (an atomic list: replaced) and our condition (merged by type; a "$patch":
+// "delete" entry deletes it).
 type patchBody struct {
 	Metadata *patchMeta  `json:"metadata,omitempty"`
 	Status   patchStatus `json:"status"`
@@ -519,6 +543,7 @@ type patchMeta struct {
 
 type patchStatus struct {
 	LoadBalancer patchLB `json:"loadBalancer"`
+	Conditions   []any   `json:"conditions,omitempty"`
 }
 
 type patchLB struct {
