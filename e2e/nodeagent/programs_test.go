@@ -81,8 +81,31 @@ func TestProgramsAgainstAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A copy of this test binary that uid 65532 may execute (go test's directory is 0700).
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	binDir, err := os.MkdirTemp("", "lst-nodeagent-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(binDir) })
+	exe, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	speakerBin := filepath.Join(binDir, "speaker")
+	if err := os.WriteFile(speakerBin, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	stateDir := t.TempDir()
 	cfg := Config{
+		// Loadstone's image runs this test binary as "speaker" (its rawsocket program).
+		Catalog:        ImageCatalog{Binaries: map[string]string{"speaker": speakerBin}},
 		Client:         nodeClient(t, env.Config, nodeName),
 		NodeName:       nodeName,
 		NodeIPs:        []netip.Addr{netip.MustParseAddr("192.0.2.18")},
@@ -460,6 +483,47 @@ func TestProgramsAgainstAPIServer(t *testing.T) {
 	})
 	if l, err := logOf(curl.UID, false); err != nil || !strings.HasPrefix(l, "pod=web node="+nodeName+" client=") {
 		t.Errorf("curl pod log %q, %v", l, err)
+	}
+
+	// 9. The speaker's bug, through Loadstone's image as the chart runs it (hostNetwork,
+	// drop ALL, add NET_ADMIN and NET_RAW): as uid 65532 it cannot open a raw socket, as
+	// root it can.
+	for _, tc := range []struct {
+		name  string
+		uid   int64
+		phase corev1.PodPhase
+		log   string
+	}{{"speaker-nonroot", 65532, corev1.PodFailed, "raw socket: operation not permitted"}, {"speaker-root", 0, corev1.PodSucceeded, "raw socket: ok"}} {
+		p := create(&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: tc.name, Namespace: "default"},
+			Spec: corev1.PodSpec{
+				NodeName: nodeName, HostNetwork: true, RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: "default",
+				Volumes: []corev1.Volume{apiAccess},
+				Containers: []corev1.Container{{
+					Name: "main", Image: "ghcr.io/loadstone-lb/loadstone:0.1.0", Command: []string{"/speaker"},
+					Env:          []corev1.EnvVar{{Name: "NODEAGENT_TEST_PROGRAM", Value: "rawsocket"}},
+					VolumeMounts: []corev1.VolumeMount{{Name: apiAccess.Name, MountPath: ServiceAccountDir, ReadOnly: true}},
+					SecurityContext: &corev1.SecurityContext{
+						RunAsUser:                ptr(tc.uid),
+						AllowPrivilegeEscalation: ptr(false),
+						Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}},
+					},
+				}},
+			},
+		})
+		eventually(t, tc.name+" "+string(tc.phase), func() error {
+			got, err := get(tc.name)
+			if err != nil {
+				return err
+			}
+			if got.Status.Phase != tc.phase {
+				return fmt.Errorf("phase %s", got.Status.Phase)
+			}
+			return nil
+		})
+		if l, err := logOf(p.UID, false); err != nil || !strings.Contains(l, tc.log) {
+			t.Errorf("%s log %q (%v), want %q", tc.name, l, err, tc.log)
+		}
 	}
 
 	// 8. CoreDNS without a binary: the container waits with a reason saying so.
