@@ -2,12 +2,17 @@ package lab
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -257,9 +262,20 @@ func (l *Lab) startCoreDNS(ctx context.Context, cs kubernetes.Interface) error {
 	if err := a.Apply(ctx, []byte(CoreDNSManifest())); err != nil {
 		return err
 	}
+	// Ready once a CoreDNS pod is behind kube-dns and a node resolves the kubernetes
+	// Service through KubeDNSIP (kube-proxy's rules included).
+	probe := Dialer{Netns: l.nodes[0].Name, Timeout: 2 * time.Second}
+	name := "kubernetes.default.svc." + ClusterDomain + "."
 	deadline := time.Now().Add(90 * time.Second)
+	var last string
 	for time.Now().Before(deadline) {
-		if n, err := readyEndpoints(ctx, cs, KubeDNSNamespace, KubeDNSService); err == nil && n > 0 {
+		if n, err := readyEndpoints(ctx, cs, KubeDNSNamespace, KubeDNSService); err != nil || n == 0 {
+			last = fmt.Sprintf("%d ready endpoints (%v)", n, err)
+		} else if ans, err := dnsQuery(ctx, probe, "udp", net.JoinHostPort(KubeDNSIP, "53"), name, dnsmessage.TypeA); err != nil {
+			last = fmt.Sprintf("query from %s: %v", probe.Netns, err)
+		} else if ans.rcode != dnsmessage.RCodeSuccess || len(ans.values) != 1 || ans.values[0] != KubernetesServiceIP {
+			last = fmt.Sprintf("query from %s: %s %v", probe.Netns, ans.rcode, ans.values)
+		} else {
 			return nil
 		}
 		select {
@@ -268,8 +284,8 @@ func (l *Lab) startCoreDNS(ctx context.Context, cs kubernetes.Interface) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("no ready CoreDNS pod behind %s/%s after 90 s (CoreDNS binary %s); see `kubectl -n kube-system get pods -l k8s-app=kube-dns` and %s",
-		KubeDNSNamespace, KubeDNSService, l.cfg.CoreDNS, filepath.Join(l.cfg.Dir, "logs", "nodeagent-*.log"))
+	return fmt.Errorf("%s does not resolve through %s/%s at %s after 90 s (last: %s; CoreDNS binary %s); see `kubectl -n kube-system get pods -l k8s-app=kube-dns` and %s",
+		name, KubeDNSNamespace, KubeDNSService, KubeDNSIP, last, l.cfg.CoreDNS, filepath.Join(l.cfg.Dir, "logs", "nodeagent-*.log"))
 }
 
 // readyEndpoints counts the ready endpoints of a Service's EndpointSlices.
@@ -287,4 +303,83 @@ func readyEndpoints(ctx context.Context, cs kubernetes.Interface, ns, svc string
 		}
 	}
 	return n, nil
+}
+
+// dnsAnswer is a response's rcode and its answers of the asked type, as text (addresses,
+// or names for PTR), in order.
+type dnsAnswer struct {
+	rcode  dnsmessage.RCode
+	values []string
+}
+
+// dnsQuery sends one query over network ("udp" or "tcp") from inside d's namespace.
+func dnsQuery(ctx context.Context, d Dialer, network, server, name string, typ dnsmessage.Type) (dnsAnswer, error) {
+	n, err := dnsmessage.NewName(name)
+	if err != nil {
+		return dnsAnswer{}, err
+	}
+	msg := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: 0x4c53, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: n, Type: typ, Class: dnsmessage.ClassINET}},
+	}
+	req, err := msg.Pack()
+	if err != nil {
+		return dnsAnswer{}, err
+	}
+	c, err := d.DialContext(ctx, network, server)
+	if err != nil {
+		return dnsAnswer{}, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	var resp []byte
+	if network == "tcp" {
+		framed := binary.BigEndian.AppendUint16(nil, uint16(len(req)))
+		if _, err := c.Write(append(framed, req...)); err != nil {
+			return dnsAnswer{}, err
+		}
+		var l [2]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			return dnsAnswer{}, err
+		}
+		resp = make([]byte, binary.BigEndian.Uint16(l[:]))
+		if _, err := io.ReadFull(c, resp); err != nil {
+			return dnsAnswer{}, err
+		}
+	} else {
+		if _, err := c.Write(req); err != nil {
+			return dnsAnswer{}, err
+		}
+		buf := make([]byte, 4096)
+		k, err := c.Read(buf)
+		if err != nil {
+			return dnsAnswer{}, err
+		}
+		resp = buf[:k]
+	}
+	var m dnsmessage.Message
+	if err := m.Unpack(resp); err != nil {
+		return dnsAnswer{}, err
+	}
+	if m.ID != msg.ID {
+		return dnsAnswer{}, fmt.Errorf("response ID %d, want %d", m.ID, msg.ID)
+	}
+	out := dnsAnswer{rcode: m.RCode}
+	for _, rr := range m.Answers {
+		switch b := rr.Body.(type) {
+		case *dnsmessage.AResource:
+			if typ == dnsmessage.TypeA {
+				out.values = append(out.values, netip.AddrFrom4(b.A).String())
+			}
+		case *dnsmessage.AAAAResource:
+			if typ == dnsmessage.TypeAAAA {
+				out.values = append(out.values, netip.AddrFrom16(b.AAAA).String())
+			}
+		case *dnsmessage.PTRResource:
+			if typ == dnsmessage.TypePTR {
+				out.values = append(out.values, b.PTR.String())
+			}
+		}
+	}
+	return out, nil
 }

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -329,83 +328,4 @@ func relay(t *testing.T, ctx context.Context, ns, listen, target string) {
 			}()
 		}
 	}()
-}
-
-// dnsAnswer is a response's rcode and its answers of the asked type, as text (addresses,
-// or names for PTR), in order.
-type dnsAnswer struct {
-	rcode  dnsmessage.RCode
-	values []string
-}
-
-// dnsQuery sends one query over network ("udp" or "tcp") from inside d's namespace.
-func dnsQuery(ctx context.Context, d Dialer, network, server, name string, typ dnsmessage.Type) (dnsAnswer, error) {
-	n, err := dnsmessage.NewName(name)
-	if err != nil {
-		return dnsAnswer{}, err
-	}
-	msg := dnsmessage.Message{
-		Header:    dnsmessage.Header{ID: 0x4c53, RecursionDesired: true},
-		Questions: []dnsmessage.Question{{Name: n, Type: typ, Class: dnsmessage.ClassINET}},
-	}
-	req, err := msg.Pack()
-	if err != nil {
-		return dnsAnswer{}, err
-	}
-	c, err := d.DialContext(ctx, network, server)
-	if err != nil {
-		return dnsAnswer{}, err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	var resp []byte
-	if network == "tcp" {
-		framed := binary.BigEndian.AppendUint16(nil, uint16(len(req)))
-		if _, err := c.Write(append(framed, req...)); err != nil {
-			return dnsAnswer{}, err
-		}
-		var l [2]byte
-		if _, err := io.ReadFull(c, l[:]); err != nil {
-			return dnsAnswer{}, err
-		}
-		resp = make([]byte, binary.BigEndian.Uint16(l[:]))
-		if _, err := io.ReadFull(c, resp); err != nil {
-			return dnsAnswer{}, err
-		}
-	} else {
-		if _, err := c.Write(req); err != nil {
-			return dnsAnswer{}, err
-		}
-		buf := make([]byte, 4096)
-		k, err := c.Read(buf)
-		if err != nil {
-			return dnsAnswer{}, err
-		}
-		resp = buf[:k]
-	}
-	var m dnsmessage.Message
-	if err := m.Unpack(resp); err != nil {
-		return dnsAnswer{}, err
-	}
-	if m.ID != msg.ID {
-		return dnsAnswer{}, fmt.Errorf("response ID %d, want %d", m.ID, msg.ID)
-	}
-	out := dnsAnswer{rcode: m.RCode}
-	for _, rr := range m.Answers {
-		switch b := rr.Body.(type) {
-		case *dnsmessage.AResource:
-			if typ == dnsmessage.TypeA {
-				out.values = append(out.values, netip.AddrFrom4(b.A).String())
-			}
-		case *dnsmessage.AAAAResource:
-			if typ == dnsmessage.TypeAAAA {
-				out.values = append(out.values, netip.AddrFrom16(b.AAAA).String())
-			}
-		case *dnsmessage.PTRResource:
-			if typ == dnsmessage.TypePTR {
-				out.values = append(out.values, b.PTR.String())
-			}
-		}
-	}
-	return out, nil
 }
