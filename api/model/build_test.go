@@ -674,3 +674,28 @@ func TestOverlapAgainstBruteForce(t *testing.T) {
 		checkInvariants(t, cfg)
 	}
 }
+
+// TestPoolCIDRs: the entries written as a CIDR are recorded (sorted, IPv4 first), the
+// ranges are not, even one that spans exactly one prefix; a change between the two forms
+// is a change of the pool.
+func TestPoolCIDRs(t *testing.T) {
+	p := pool("p", 1, "2001:db8:100::/64", "203.0.113.10-203.0.113.20", "2001:db8:200::-2001:db8:200::ff", "198.51.100.0/24")
+	cfg, problems := Build(Snapshot{Pools: []v1beta1.IPAddressPool{p}})
+	if len(problems) != 0 {
+		t.Fatal(problems)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8:100::/64")}
+	if got := cfg.Pools["p"].CIDRs; !slices.Equal(got, want) {
+		t.Errorf("CIDRs = %v, want %v", got, want)
+	}
+	asRange := pool("p", 1, "2001:db8:100::-2001:db8:100::ffff:ffff:ffff:ffff")
+	asCIDR := pool("p", 1, "2001:db8:100::/64")
+	a, _ := Build(Snapshot{Pools: []v1beta1.IPAddressPool{asRange}})
+	b, _ := Build(Snapshot{Pools: []v1beta1.IPAddressPool{asCIDR}})
+	if !slices.Equal(a.Pools["p"].Ranges, b.Pools["p"].Ranges) {
+		t.Fatalf("the range and the CIDR cover different addresses: %v, %v", a.Pools["p"].Ranges, b.Pools["p"].Ranges)
+	}
+	if equalPool(a.Pools["p"], b.Pools["p"]) {
+		t.Errorf("a range and the CIDR it spans compare equal: the subnet-router anycast rule tells them apart")
+	}
+}

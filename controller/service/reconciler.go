@@ -521,7 +521,7 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, al ipam.All
 		}
 	}
 	if len(gone) > 0 {
-		r.opts.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventIPReleased, "Release", "released %s (no pool covers it, or the Service's request changed)", joinIPs(gone))
+		r.opts.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventIPReleased, "Release", "released %s (no pool covers it any more, it is a special-purpose address, or the Service's request changed)", joinIPs(gone))
 	}
 	if len(al.IPs) > 0 && !slices.Equal(old, al.IPs) {
 		r.opts.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPAllocated, "Allocate", "assigned %s from pool %s", joinIPs(al.IPs), pool)
