@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -100,6 +101,10 @@ type Agent struct {
 	statuses  *report.Statuses
 	events    *report.Events
 	bgpEvents *report.BGPEvents
+	// announced are the series of loadstone_speaker_announced; owners each layer-2 IP's
+	// last known owner (for the failover and handover counters).
+	announced map[announcedKey]bool
+	owners    map[netip.Addr]string
 }
 
 // syncKey is the queue's only item: every change asks for one whole sync.
@@ -331,7 +336,13 @@ func (a *Agent) sync(ctx context.Context, now time.Time) (time.Time, error) {
 	// Apply.
 	rep, l2 := a.apply(ctx, Decision{Snapshot: &snap, Alive: res.Alive, L2: L2Decision{Desired: res.Desired, Reannounce: res.Reannounce}})
 	res.Desired = l2.Desired // without the IPs withheld until the dataplane carries them
+	a.owners = a.countTakeovers(a.cfg.NodeName, res.Plan, a.applied, rep.L2, a.owners, aliveFunc(&snap, res.Alive), snap.Members)
 	a.applied = rep.L2
+	var bgpIPs map[netip.Addr][]types.NamespacedName
+	if rep.BGP != nil {
+		bgpIPs = rep.BGP.Announced
+	}
+	a.setAnnounced(announcedSeries(res.Plan, rep.L2, bgpIPs))
 	// Report.
 	applied := report.Applied{Interfaces: rep.L2, Errors: rep.errorsByIP()}
 	evs := report.ConflictEvents(a.cfg.NodeName, res.Conflicts, res.Plan)

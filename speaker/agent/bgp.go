@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/loadstone-lb/loadstone/api/v1beta1"
 	"github.com/loadstone-lb/loadstone/speaker/bfd"
 	"github.com/loadstone-lb/loadstone/speaker/bgp"
@@ -135,6 +137,7 @@ func (b *BGP) Apply(ctx context.Context, d Decision) Report {
 		}
 		rep.BGP.Sessions = append(rep.BGP.Sessions, out)
 	}
+	rep.BGP.Announced = bgpAnnounced(in, plan, sessions)
 	return rep
 }
 
@@ -199,4 +202,7 @@ func DiagName(d bfd.Diag) string {
 type BGPReport struct {
 	Sessions []report.BGPSession
 	Problems []routes.Problem
+	// Announced are the LB IPs advertised to at least one Established peer, with their
+	// Services (loadstone_speaker_announced).
+	Announced map[netip.Addr][]types.NamespacedName
 }

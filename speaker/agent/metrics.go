@@ -12,6 +12,9 @@ type metrics struct {
 	withheld  prometheus.Gauge
 
 	announceErrors *prometheus.CounterVec
+	announced      *prometheus.GaugeVec
+	failovers      prometheus.Counter
+	handovers      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,9 +52,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "loadstone_speaker_announce_errors_total",
 			Help: "Errors reported by announcers when applying the decided state, by announcer.",
 		}, []string{"announcer"}),
+		announced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "loadstone_speaker_announced",
+			Help: "1 while this node announces the LB IP for the Service (protocol layer2: answers ARP/NDP for it; bgp: advertises a prefix holding it to an Established peer); the series goes when it stops.",
+		}, []string{"ip", "service", "protocol"}),
+		failovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loadstone_speaker_layer2_failovers_total",
+			Help: "LB IPs this node took over in layer 2 from a node that failed (dead, not left gracefully).",
+		}),
+		handovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loadstone_speaker_layer2_handovers_total",
+			Help: "LB IPs this node took over in layer 2 in a planned move: the previous owner left gracefully, or is alive and the election moved the IP.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.syncs, m.conflicts, m.problems, m.degraded, m.elected, m.reclaims, m.withheld, m.announceErrors)
+		reg.MustRegister(m.syncs, m.conflicts, m.problems, m.degraded, m.elected, m.reclaims, m.withheld, m.announceErrors,
+			m.announced, m.failovers, m.handovers)
 	}
 	return m
 }
