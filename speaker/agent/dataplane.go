@@ -26,6 +26,15 @@ type DataplaneBackend interface {
 
 var _ DataplaneBackend = (*nft.Applier)(nil)
 
+// ConntrackFlusher is implemented by a DataplaneBackend that can delete the connection
+// tracking entries NATed to given backends (nft.Applier does). The announcer uses it for
+// the endpoints of dead nodes.
+type ConntrackFlusher interface {
+	FlushConntrack(addrs []netip.Addr) (uint, error)
+}
+
+var _ ConntrackFlusher = (*nft.Applier)(nil)
+
 // DefaultDataplaneResync is how often the dataplane announcer asks its backend for a
 // full sync (which lists the table back and repairs any drift).
 const DefaultDataplaneResync = 5 * time.Minute
@@ -57,6 +66,10 @@ type Dataplane struct {
 	removed  bool
 	// planProblem is the last plan error logged ("" for none).
 	planProblem string
+	// flushed are the endpoint addresses on dead nodes whose conntrack entries were
+	// deleted; an address leaves it when its node is alive again (or it is gone), so a
+	// second death flushes again.
+	flushed map[netip.Addr]bool
 }
 
 var _ Announcer = (*Dataplane)(nil)
@@ -108,7 +121,8 @@ func (d *Dataplane) Apply(_ context.Context, dec Decision) Report {
 		d.log().Debug("full dataplane sync")
 		d.Backend.Resync()
 	}
-	p, cerr := plan.Compute(DataplaneInput(snap, dec.Alive, d.ids, d.MaglevMinFactor, d.MaglevMax))
+	in := DataplaneInput(snap, dec.Alive, d.ids, d.MaglevMinFactor, d.MaglevMax)
+	p, cerr := plan.Compute(in)
 	// The plan holds every Service that could be planned; the others (a frontend two
 	// Services claim, a table that cannot be built) are configuration problems, not
 	// failures to retry: logged when they change, and their IPs are not carried.
@@ -133,7 +147,46 @@ func (d *Dataplane) Apply(_ context.Context, dec Decision) Report {
 	}
 	d.carried = want
 	maps.Copy(rep.Carried, want)
+	d.flushDead(in)
 	return rep
+}
+
+// flushDead deletes, once per death, the conntrack entries NATed to endpoints of the
+// plan's Services on nodes that are not alive (the plan just dropped them from every
+// table). Entries of terminating endpoints on live nodes are kept: their connections
+// continue. A failure is logged and retried on the next Apply.
+func (d *Dataplane) flushDead(in plan.Input) {
+	f, ok := d.Backend.(ConntrackFlusher)
+	if !ok {
+		return
+	}
+	dead := map[netip.Addr]bool{}
+	for _, s := range in.Services {
+		for _, ep := range s.Endpoints {
+			if ep.Node != "" && !in.Alive[ep.Node] {
+				dead[ep.Addr] = true
+			}
+		}
+	}
+	var todo []netip.Addr
+	for a := range dead {
+		if !d.flushed[a] {
+			todo = append(todo, a)
+		}
+	}
+	if len(todo) > 0 {
+		slices.SortFunc(todo, netip.Addr.Compare)
+		n, err := f.FlushConntrack(todo)
+		if err != nil {
+			d.log().Warn("could not delete the conntrack entries of dead nodes' endpoints", "endpoints", len(todo), "err", err)
+			for _, a := range todo {
+				delete(dead, a) // retried next time
+			}
+		} else {
+			d.log().Info("deleted the conntrack entries of dead nodes' endpoints", "endpoints", len(todo), "entries", n)
+		}
+	}
+	d.flushed = dead
 }
 
 func errString(err error) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -248,4 +249,54 @@ func TestDataplanePlanProblemIsNoFailure(t *testing.T) {
 	if n := strings.Count(logged.String(), "already served"); n != 1 {
 		t.Errorf("conflict logged %d times, want once:\n%s", n, logged.String())
 	}
+}
+
+// flushBackend is a fakeBackend that also flushes conntrack entries (as nft.Applier).
+type flushBackend struct {
+	fakeBackend
+	flushes  [][]netip.Addr
+	flushErr error
+}
+
+func (f *flushBackend) FlushConntrack(addrs []netip.Addr) (uint, error) {
+	f.flushes = append(f.flushes, slices.Clone(addrs))
+	return uint(len(addrs)), f.flushErr
+}
+
+// The conntrack entries NATed to a dead node's endpoints are deleted once per death:
+// not while it stays dead, not for endpoints of live nodes, again after it came back and
+// died again, and again after a failed flush.
+func TestDataplaneFlushesDeadNodesConntrack(t *testing.T) {
+	be := &flushBackend{}
+	d := &Dataplane{Backend: be}
+	c := cluster().Endpoints("default", "a", "n2", 1, 0)
+	dead := netip.MustParseAddr("198.18.2.1")
+	apply := func(alive ...string) {
+		t.Helper()
+		snap := c.Snapshot("n1", observetest.View{Alive: alive})
+		if r := d.Apply(context.Background(), Decision{Snapshot: snap, Alive: snap.Alive}); len(r.Errors) != 0 {
+			t.Fatalf("apply: %v", r.Errors)
+		}
+	}
+	want := func(step string, flushes ...[]netip.Addr) {
+		t.Helper()
+		if diff := cmp.Diff(flushes, be.flushes, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+			t.Fatalf("%s: flushes (-want +got):\n%s", step, diff)
+		}
+	}
+	apply("n1", "n2")
+	want("all alive")
+	apply("n1")
+	want("n2 dead", []netip.Addr{dead})
+	apply("n1")
+	want("n2 still dead", []netip.Addr{dead})
+	apply("n1", "n2")
+	apply("n1")
+	want("n2 back, then dead again", []netip.Addr{dead}, []netip.Addr{dead})
+	be.flushErr = errors.New("netlink says no")
+	apply("n1", "n2")
+	apply("n1")
+	be.flushErr = nil
+	apply("n1")
+	want("failed flush retried", []netip.Addr{dead}, []netip.Addr{dead}, []netip.Addr{dead}, []netip.Addr{dead})
 }
