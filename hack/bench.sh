@@ -31,7 +31,10 @@ for p in $pkgs; do
     echo "## $p"
     echo
     echo '```'
-    LOADSTONE_BENCH=1 go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" -timeout 60m "$p" 2>&1 | tee -a /dev/stderr
+    # Lab benchmarks (e2e/...) bring a lab up: one lab at a time on this machine.
+    lock=()
+    case $p in */e2e/*) lock=(flock /tmp/loadstone-lab.lock) ;; esac
+    LOADSTONE_BENCH=1 "${lock[@]}" go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" -timeout 60m "$p" 2>&1 | tee -a /dev/stderr
     echo '```'
     echo
   } >>"$tmp"
