@@ -104,3 +104,46 @@ func TestPoolProtection(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolProtectionAcrossRestart: a pool deleted while no controller runs, with a Service
+// holding one of its addresses, is still Terminating after a new controller has started
+// and restored the addresses (the finalizer is never removed before that), the Service
+// keeps its IP, and the pool goes once the Service does.
+func TestPoolProtectionAcrossRestart(t *testing.T) {
+	env := startEnv(t)
+	c := env.Client
+	ctx := context.Background()
+	ns := "protect-restart"
+	namespace(t, c, ns, nil)
+	create(t, c, ipPool("kept", "203.0.113.0/29"))
+	first := startController(t, env, app.Options{})
+	create(t, c, lbService(ns, "holder"))
+	waitIPs(t, c, ns, "holder", "203.0.113.0")
+	var p v1beta1.IPAddressPool
+	eventually(t, "the finalizer", func() (bool, string) {
+		if err := c.Get(ctx, types.NamespacedName{Name: "kept"}, &p); err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(p.Finalizers, v1beta1.FinalizerPoolProtection), fmt.Sprint(p.Finalizers)
+	})
+	first.stop()
+
+	if err := c.Delete(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	second := startController(t, env, app.Options{})
+	<-second.Services.Ready()
+	waitPoolStatus(t, c, "kept", func(p *v1beta1.IPAddressPool) (bool, string) {
+		cond := meta.FindStatusCondition(p.Status.Conditions, v1beta1.ConditionDeletionBlocked)
+		return p.DeletionTimestamp != nil && cond != nil && strings.HasSuffix(cond.Message, "1 Service holds: protect-restart/holder"),
+			fmt.Sprintf("%+v", cond)
+	})
+	waitIPs(t, c, ns, "holder", "203.0.113.0")
+	if err := c.Delete(ctx, getSvc(t, c, ns, "holder")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pool to go", func() (bool, string) {
+		err := c.Get(ctx, types.NamespacedName{Name: "kept"}, &v1beta1.IPAddressPool{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+}
