@@ -148,4 +148,3 @@ func TestCapList(t *testing.T) {
 		t.Errorf("capList = %q", got)
 	}
 }
-
