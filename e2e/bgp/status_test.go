@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -208,6 +209,8 @@ func TestWithdrawals(t *testing.T) {
 	x.waitNexthops(p, nil, 60*time.Second)
 
 	// The pool: a Service of its own, then the lab pool deleted (and put back afterwards).
+	// Pool protection keeps the pool, Terminating, while web2 holds an address from it, and
+	// its routes stay; once web2 goes, the pool goes and so do the routes.
 	x.CreateService(framework.Service{Name: "web2", Selector: "web", Type: corev1.ServiceTypeLoadBalancer})
 	p2 := netip.PrefixFrom(netip.MustParseAddr(x.WaitLoadBalancerIPs("web2", 1, 60*time.Second)[0]), 32)
 	x.waitNexthops(p2, x.nodeIPs(), 60*time.Second)
@@ -222,10 +225,28 @@ func TestWithdrawals(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		x.Eventually("the lab pool gone before it is put back", 60*time.Second, func() (bool, error) {
+			err := c.Get(x.Context(), client.ObjectKey{Name: lab.SamplePoolName}, &v1beta1.IPAddressPool{})
+			return apierrors.IsNotFound(err), err
+		})
 		if err := c.Create(x.Context(), restore); err != nil {
 			t.Errorf("put the lab pool back: %v", err)
 		}
 	})
+	x.Eventually("the deleted pool Terminating, kept by web2", 30*time.Second, func() (bool, error) {
+		var got v1beta1.IPAddressPool
+		if err := c.Get(x.Context(), client.ObjectKey{Name: lab.SamplePoolName}, &got); err != nil {
+			return false, err
+		}
+		return got.DeletionTimestamp != nil, nil
+	})
+	x.waitNexthops(p2, x.nodeIPs(), 10*time.Second)
+	if got := x.WaitLoadBalancerIPs("web2", 1, 10*time.Second); got[0] != p2.Addr().String() {
+		t.Fatalf("web2 lost its IP %s to the pool deletion: now %v", p2.Addr(), got)
+	}
+	if err := x.Client.CoreV1().Services(x.Namespace).Delete(x.Context(), "web2", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	x.waitNexthops(p2, nil, 60*time.Second)
 }
 

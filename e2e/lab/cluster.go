@@ -154,7 +154,7 @@ func (l *Lab) startControllers() error {
 // NodeAgentArgs is the command line of the node agent of n (the contract with
 // e2e/cmd/nodeagent).
 func (l *Lab) NodeAgentArgs(bin string, n Node) []string {
-	return []string{bin,
+	return append([]string{bin,
 		"--kubeconfig", l.KubeconfigPath("nodeagent-" + n.Name),
 		"--node-name", n.Name,
 		"--node-ip", n.IP.String(),
@@ -168,7 +168,7 @@ func (l *Lab) NodeAgentArgs(bin string, n Node) []string {
 		"--cluster-dns", KubeDNSIP,
 		"--cluster-domain", ClusterDomain,
 		"--cluster-ca-file", l.pki.caCert,
-	}
+	}, l.NodeAgentKubeletAPIArgs(n)...)
 }
 
 // NodeAgentKubeletAPIArgs are the node agent flags that turn on its kubelet API (logs,

@@ -435,7 +435,7 @@ func (w *walk) clusterIPStep() (*corev1.Pod, error) {
 		return nil, err
 	}
 	w.say("now curl the ClusterIP from another pod: a client pod, whose netns the node agent names deterministically")
-	if err := w.do("run", Client, "--image=busybox", "--restart=Never"); err != nil {
+	if err := w.do("run", Client, "--image=busybox", "--restart=Never", "--", "sleep", "3600"); err != nil {
 		return nil, err
 	}
 	client, err := w.waitPodRunning(Client)

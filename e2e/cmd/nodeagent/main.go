@@ -61,6 +61,8 @@ func run() error {
 		clusterCA     = flag.String("cluster-ca-file", "", "cluster CA given to pods as ca.crt when the agent writes their service-account files (default: the kube-root-ca.crt ConfigMap)")
 		logLevel      = flag.String("log-level", "info", "debug, info, warn or error")
 	)
+	var kubeletAPI nodeagent.KubeletAPIFlags
+	kubeletAPI.Register(flag.CommandLine)
 	flag.Parse()
 
 	var level slog.Level
@@ -173,6 +175,17 @@ func run() error {
 			}
 		}()
 		defer srv.Close()
+	}
+	if kubeletAPI.Enabled() {
+		api, err := nodeagent.NewKubeletAPI(kubeletAPI.Config(*nodeName, agent, client, log, reg))
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := api.ListenAndServe(ctx, kubeletAPI.Addr); err != nil {
+				log.Error("kubelet API", "err", err)
+			}
+		}()
 	}
 	return agent.Run(ctx)
 }
