@@ -44,8 +44,7 @@ type IPAddressPoolSpec struct {
 	// balancer model); "off": kube-proxy serves the address, Loadstone only announces it.
 	// With pods or nodeport the controller writes ipMode Proxy in the Services' status (so
 	// kube-proxy leaves the address alone), with off ipMode VIP. A Service overrides it
-	// with the loadstone.io/dataplane-mode annotation. Unset: the cluster default, off in
-	// this release (pods once the speaker runs the dataplane).
+	// with the loadstone.io/dataplane-mode annotation. Unset: the cluster default, pods.
 	// +kubebuilder:validation:Enum=pods;nodeport;off
 	// +optional
 	DataplaneMode DataplaneMode `json:"dataplaneMode,omitempty"`
