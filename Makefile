@@ -45,7 +45,7 @@ generate: ## Regenerate deepcopy code, CRD manifests, the chart's CRDs and docs/
 
 .PHONY: test
 test: deps k8s-binaries coredns ## Install what is missing, then run unit, envtest, kernel and e2e tests.
-	KUBEBUILDER_ASSETS="$(K8S_BIN)" LOADSTONE_HELM="$$(hack/tools.sh helm)" $(GO) test -count=1 $(TEST_FLAGS) $(UNIT_PKGS)
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" LOADSTONE_HELM="$$(hack/tools.sh helm)" LOADSTONE_PROMTOOL="$$(hack/tools.sh promtool)" $(GO) test -count=1 $(TEST_FLAGS) $(UNIT_PKGS)
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(TEST_FLAGS) $(E2E_PKGS)
 
 .PHONY: test-short
