@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,4 +260,32 @@ func TestDashboardNamesOnlyDocumentedMetrics(t *testing.T) {
 			t.Errorf("dashboard shows no %s", want)
 		}
 	}
+}
+
+// TestDashboardQueriesParse: every dashboard query is valid PromQL, checked by promtool
+// as recording rules (Grafana's $__rate_interval replaced by a duration).
+func TestDashboardQueriesParse(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(filesDir(), "dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rule struct {
+		Record string `json:"record"`
+		Expr   string `json:"expr"`
+	}
+	var rules []rule
+	for _, exprs := range dashboardExprs(t, b) {
+		for _, e := range exprs {
+			rules = append(rules, rule{Record: fmt.Sprintf("dashboard:query_%d", len(rules)), Expr: strings.ReplaceAll(e, "$__rate_interval", "5m")})
+		}
+	}
+	out, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "dashboard-rules.yaml"), out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runPromtool(t, dir, "check", "rules", "dashboard-rules.yaml")
 }
