@@ -18,11 +18,11 @@ import (
 func TestGatedByDataplane(t *testing.T) {
 	dp := netip.MustParseAddr("203.0.113.10")  // mode pods
 	np := netip.MustParseAddr("203.0.113.11")  // mode nodeport
-	off := netip.MustParseAddr("203.0.113.77") // no annotation: off, kube-proxy
+	off := netip.MustParseAddr("203.0.113.77") // mode off, kube-proxy
 	c := observetest.New().Address("n1", netip.MustParseAddr("192.0.2.11")).
 		Service("default", "dp", "n1", dp).Mode("default", "dp", "pods").
 		Service("default", "np", "n1", np).Mode("default", "np", "nodeport").
-		Service("default", "off", "n1", off).
+		Service("default", "off", "n1", off).Mode("default", "off", "off").
 		Peer("r4", v1beta1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "192.0.2.1"}).
 		BGPAdvertisement("hosts", v1beta1.BGPAdvertisementSpec{})
 	s := c.Snapshot("n1", observetest.View{Alive: []string{"n1"}})

@@ -20,9 +20,11 @@ import (
 func TestFromSnapshot(t *testing.T) {
 	c := observetest.New().
 		Address("n1", netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("2001:db8::11")).
-		Service("shop", "local", "", observetest.IP4, observetest.IP6).Local("shop", "local").
+		// Mode off: kube-proxy serves them, so no dataplane gates their routes here
+		// (TestGatedByDataplane covers the gate).
+		Service("shop", "local", "", observetest.IP4, observetest.IP6).Local("shop", "local").Mode("shop", "local", "off").
 		Endpoints("shop", "local", "n1", 2, 3).Endpoints("shop", "local", "n2", 1, 0).
-		Service("default", "web", "n3", netip.MustParseAddr("203.0.113.77")).
+		Service("default", "web", "n3", netip.MustParseAddr("203.0.113.77")).Mode("default", "web", "off").
 		BFDProfile("fast", v1beta1.BFDProfileSpec{}).
 		Community("aliases", v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{
 			{Name: "edge", Value: "65000:100"}, {Name: "big", Value: "large:64500:1:2"}}}).
@@ -81,7 +83,7 @@ func TestFromSnapshot(t *testing.T) {
 // TestFromSnapshotDegraded: without memberlist, Node readiness stands in for liveness.
 func TestFromSnapshotDegraded(t *testing.T) {
 	c := observetest.New().Address("n1", netip.MustParseAddr("192.0.2.11")).
-		Service("default", "web", "n3", observetest.IP4).
+		Service("default", "web", "n3", observetest.IP4).Mode("default", "web", "off").
 		Peer("r4", v1beta1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "192.0.2.1"}).
 		BGPAdvertisement("all", v1beta1.BGPAdvertisementSpec{})
 	s := c.Snapshot("n1", observetest.View{Degraded: true})
