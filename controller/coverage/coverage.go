@@ -125,7 +125,7 @@ func Unannounced(in Input) []Finding {
 		for _, ip := range svc.IPs {
 			ip = ip.Unmap()
 			f := Finding{Service: svc.Key, IP: ip}
-			pool := poolOf(in.Config, svc.Pools, ip)
+			pool := in.Config.PoolOf(ip, svc.Pools...)
 			if pool == "" {
 				f.Reason, f.Message = NoPool, fmt.Sprintf("%s is announced by no node: it lies in no IPAddressPool", ip)
 				out = append(out, f)
@@ -243,31 +243,6 @@ func matches(sels []labels.Selector, n Node) bool {
 	}
 	for _, s := range sels {
 		if s.Matches(labels.Set(n.Labels)) {
-			return true
-		}
-	}
-	return false
-}
-
-// poolOf places ip as the speakers do (announce.PoolOf): an annotated pool that contains
-// it, else the first pool by name whose ranges contain it, else "".
-func poolOf(cfg *model.Config, annotated []string, ip netip.Addr) string {
-	for _, name := range annotated {
-		if p := cfg.Pools[name]; p != nil && contains(p, ip) {
-			return name
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.Pools)) {
-		if contains(cfg.Pools[name], ip) {
-			return name
-		}
-	}
-	return ""
-}
-
-func contains(p *model.Pool, ip netip.Addr) bool {
-	for _, r := range p.Ranges {
-		if r.First.BitLen() == ip.BitLen() && r.First.Compare(ip) <= 0 && ip.Compare(r.Last) <= 0 {
 			return true
 		}
 	}

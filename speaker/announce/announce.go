@@ -269,26 +269,10 @@ func missing(cfg *model.Config, self Node, present map[string]bool) []MissingInt
 }
 
 // PoolOf returns the pool of ip: the annotated one when it contains ip, else the first
-// (by name) whose ranges contain it, else "". Layer 2 and BGP both place an IP with it.
+// (by name) whose ranges contain it, else "" (model.Config.PoolOf). Layer 2 and BGP both
+// place an IP with it.
 func PoolOf(cfg *model.Config, annotated string, ip netip.Addr) string {
-	if p := cfg.Pools[annotated]; p != nil && contains(p, ip) {
-		return annotated
-	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.Pools)) {
-		if contains(cfg.Pools[name], ip) {
-			return name
-		}
-	}
-	return ""
-}
-
-func contains(p *model.Pool, ip netip.Addr) bool {
-	for _, r := range p.Ranges {
-		if r.First.BitLen() == ip.BitLen() && r.First.Compare(ip) <= 0 && ip.Compare(r.Last) <= 0 {
-			return true
-		}
-	}
-	return false
+	return cfg.PoolOf(ip, annotated)
 }
 
 // adsFor returns the L2Advertisements covering pool, sorted by name.
