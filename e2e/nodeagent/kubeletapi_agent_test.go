@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -242,31 +241,7 @@ func TestKubeletAPIWithAgent(t *testing.T) {
 	})
 
 	t.Run("port-forward", func(t *testing.T) {
-		fctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		cmd := exec.CommandContext(fctx, filepath.Join(testenv.AssetsDir(), "kubectl"), "--kubeconfig", kubeconfig, "port-forward", "pod/web", "--address", "127.0.0.1", ":80")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var errOut bytes.Buffer
-		cmd.Stderr = &errOut
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { cancel(); _ = cmd.Wait() }()
-		lines := bufio.NewScanner(stdout)
-		re := regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> 80`)
-		var local string
-		for local == "" && lines.Scan() {
-			if m := re.FindStringSubmatch(lines.Text()); m != nil {
-				local = m[1]
-			}
-		}
-		if local == "" {
-			t.Fatalf("kubectl port-forward printed no local port; stderr %q", errOut.String())
-		}
-		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		local, errOut := kubectlPortForward(t, ctx, kubeconfig, "pod/web", "80")
 		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		for i := range 2 {
 			resp, err := client.Get("http://127.0.0.1:" + local + "/" + strconv.Itoa(i))

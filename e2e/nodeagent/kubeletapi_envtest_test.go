@@ -238,6 +238,39 @@ func kubeletClientOptions(cert, key, caFile string) testenv.Options {
 }
 
 // requireKubectl skips the test without the k8s binaries' kubectl.
+// kubectlPortForward runs `kubectl port-forward target :port` until the test ends and
+// returns the local port kubectl picked and its stderr.
+func kubectlPortForward(t *testing.T, ctx context.Context, kubeconfig, target, port string) (string, *bytes.Buffer) {
+	t.Helper()
+	fctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(fctx, filepath.Join(testenv.AssetsDir(), "kubectl"), "--kubeconfig", kubeconfig, "port-forward", target, "--address", "127.0.0.1", ":"+port)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	re := regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> ` + regexp.QuoteMeta(port))
+	var local string
+	for local == "" && lines.Scan() {
+		if m := re.FindStringSubmatch(lines.Text()); m != nil {
+			local = m[1]
+		}
+	}
+	if local == "" {
+		t.Fatalf("kubectl port-forward printed no local port; stderr %q", errOut.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return local, &errOut
+}
+
 func requireKubectl(t *testing.T) {
 	t.Helper()
 	if testenv.AssetsDir() == "" {
@@ -562,31 +595,7 @@ func TestKubeletAPIWithKubectl(t *testing.T) {
 	})
 
 	t.Run("port-forward", func(t *testing.T) {
-		fctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		cmd := exec.CommandContext(fctx, filepath.Join(testenv.AssetsDir(), "kubectl"), "--kubeconfig", kubeconfig, "port-forward", "pod/web", "--address", "127.0.0.1", ":8080")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var errOut bytes.Buffer
-		cmd.Stderr = &errOut
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { cancel(); _ = cmd.Wait() }()
-		lines := bufio.NewScanner(stdout)
-		re := regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> 8080`)
-		var local string
-		for local == "" && lines.Scan() {
-			if m := re.FindStringSubmatch(lines.Text()); m != nil {
-				local = m[1]
-			}
-		}
-		if local == "" {
-			t.Fatalf("kubectl port-forward printed no local port; stderr %q", errOut.String())
-		}
-		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		local, errOut := kubectlPortForward(t, ctx, kubeconfig, "pod/web", "8080")
 		for i := range 3 { // a connection per request, each a new stream
 			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 			resp, err := client.Get("http://127.0.0.1:" + local + "/try" + strconv.Itoa(i))
