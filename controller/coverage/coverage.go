@@ -174,11 +174,11 @@ func noEligible(in Input, svc Service, l2 []*model.L2Advertisement, bgp []*model
 		}
 		return true
 	}
-	var whys []string
-	for _, ad := range l2 {
-		sel, withEP := 0, 0
+	// count returns how many usable nodes the selectors (and peered, if given) select,
+	// and how many of those can serve the Service (a ready endpoint, for Local).
+	count := func(selectors []labels.Selector, peered func(Node) bool) (sel, withEP int) {
 		for _, n := range in.Nodes {
-			if !usable(n) || !matches(ad.NodeSelectors, n) {
+			if !usable(n) || !matches(selectors, n) || (peered != nil && !peered(n)) {
 				continue
 			}
 			sel++
@@ -186,6 +186,11 @@ func noEligible(in Input, svc Service, l2 []*model.L2Advertisement, bgp []*model
 				withEP++
 			}
 		}
+		return sel, withEP
+	}
+	var whys []string
+	for _, ad := range l2 {
+		sel, withEP := count(ad.NodeSelectors, nil)
 		if withEP > 0 {
 			return "", true
 		}
@@ -200,26 +205,12 @@ func noEligible(in Input, svc Service, l2 []*model.L2Advertisement, bgp []*model
 			whys = append(whys, "BGPAdvertisement "+ad.Name+": there is no BGPPeer")
 			continue
 		}
-		sel, withEP := 0, 0
-		for _, n := range in.Nodes {
-			if !usable(n) || !matches(ad.NodeSelectors, n) {
-				continue
-			}
-			peered := false
-			for _, name := range peers {
-				if p := in.Config.BGPPeers[name]; p != nil && matches(p.NodeSelectors, n) {
-					peered = true
-					break
-				}
-			}
-			if !peered {
-				continue
-			}
-			sel++
-			if !svc.LocalTraffic || svc.ReadyNodes[n.Name] {
-				withEP++
-			}
-		}
+		sel, withEP := count(ad.NodeSelectors, func(n Node) bool {
+			return slices.ContainsFunc(peers, func(name string) bool {
+				p := in.Config.BGPPeers[name]
+				return p != nil && matches(p.NodeSelectors, n)
+			})
+		})
 		if withEP > 0 {
 			return "", true
 		}
